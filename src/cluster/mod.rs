@@ -1,0 +1,1 @@
+//! Starting and running a node (being written).

@@ -1,0 +1,96 @@
+//! Every bound Aspen enforces, in one place.
+//!
+//! A request over one of these limits is answered with an `InvalidRequest` error that names the
+//! limit; nothing panics on input. Each constant says why it has the value it has, so that a
+//! change is a decision and not an accident. Names carry their unit and end in `_MAX` (or
+//! `_DEFAULT`) as in TigerBeetle's style.
+//!
+//! Caveats: the limits are compile-time constants. Making them configurable per cluster would
+//! need them replicated through Raft so that every node enforces the same ones.
+
+/// Longest key, in bytes. Keys are identifiers, not payloads; etcd users rarely exceed a few
+/// hundred bytes, and a bound keeps scans and log entries small.
+pub const KEY_BYTES_MAX: usize = 1024;
+
+/// Largest value, in bytes. Aspen is a coordination store, not a blob store: 1 MiB matches the
+/// order of etcd's default request limit and keeps one log entry well under the RPC limit.
+pub const VALUE_BYTES_MAX: usize = 1024 * 1024;
+
+/// Most pairs in one `SetMulti`. etcd caps a transaction at 128 operations; the same bound keeps
+/// one atomic write inside one Raft entry of bounded size.
+pub const SET_MULTI_PAIRS_MAX: usize = 128;
+
+/// Most total bytes (keys plus values) in one write command. Bounds one Raft entry so that an
+/// append-entries batch always fits in one RPC message.
+pub const WRITE_COMMAND_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// Entries a scan returns when the caller names no limit.
+pub const SCAN_LIMIT_DEFAULT: u32 = 1000;
+
+/// Most entries one scan may return; a larger limit is refused rather than silently cut.
+pub const SCAN_LIMIT_MAX: u32 = 10_000;
+
+/// Most nodes (voters plus learners) in one membership. Raft's quorum traffic grows with the
+/// member count; 64 is far beyond any sensible voter set and bounds every per-member loop.
+pub const CLUSTER_NODES_MAX: usize = 64;
+
+/// Most peers one node keeps in its peer book. Bounds memory against a flood of discovered
+/// peers.
+pub const PEERS_MAX: usize = 256;
+
+/// Largest single Raft RPC message, in bytes. irpc refuses frames over 16 MiB; staying below it
+/// leaves room for framing.
+pub const RPC_MESSAGE_BYTES_MAX: usize = 15 * 1024 * 1024;
+
+/// Most log entries openraft sends in one append-entries RPC. With `WRITE_COMMAND_BYTES_MAX`
+/// this bounds the message; openraft also batches client writes up to this many entries.
+pub const APPEND_ENTRIES_ENTRIES_MAX: u64 = 512;
+
+/// Bytes of snapshot data in one streamed chunk. A snapshot of any size is sent as a sequence
+/// of chunks of at most this many bytes, so no single message grows with the state machine.
+pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = 256 * 1024;
+
+/// Largest snapshot a node accepts, in bytes. A bound on what a (possibly confused) peer can
+/// make a node buffer in memory.
+pub const SNAPSHOT_BYTES_MAX: u64 = 1024 * 1024 * 1024;
+
+/// Timeout for one Raft RPC when openraft names none, in milliseconds.
+pub const RPC_TIMEOUT_MS_DEFAULT: u64 = 2_000;
+
+/// Timeout for sending a whole snapshot, in milliseconds.
+pub const SNAPSHOT_TIMEOUT_MS_MAX: u64 = 60_000;
+
+/// Timeout for a client write or read, including forwarding to the leader, in milliseconds.
+pub const CLIENT_REQUEST_TIMEOUT_MS_MAX: u64 = 10_000;
+
+/// Timeout for a control-plane call (init, add learner, change membership), in milliseconds.
+/// A membership change waits for a learner to catch up, which may take a snapshot transfer.
+pub const CONTROL_REQUEST_TIMEOUT_MS_MAX: u64 = 30_000;
+
+/// Timeout for a call to one of the node's actors, in milliseconds.
+pub const ACTOR_CALL_TIMEOUT_MS_MAX: u64 = 5_000;
+
+/// Restarts of one supervised actor allowed within `ACTOR_RESTART_WINDOW_MS`; one more and the
+/// node stops, because an actor that keeps failing points at a bug or a broken environment
+/// that restarting will not fix.
+pub const ACTOR_RESTARTS_MAX: usize = 3;
+
+/// The sliding window, in milliseconds, over which `ACTOR_RESTARTS_MAX` is counted.
+pub const ACTOR_RESTART_WINDOW_MS: u64 = 60_000;
+
+/// How long a graceful shutdown may take before the node gives up waiting, in milliseconds.
+pub const SHUTDOWN_TIMEOUT_MS_MAX: u64 = 10_000;
+
+/// Smallest heartbeat interval accepted, in milliseconds. Below this the node spends its time
+/// on heartbeats.
+pub const HEARTBEAT_INTERVAL_MS_MIN: u64 = 10;
+
+/// Largest election timeout accepted, in milliseconds. Above this a failover takes minutes.
+pub const ELECTION_TIMEOUT_MS_MAX: u64 = 120_000;
+
+/// Log entries applied since the last snapshot before a new one is built.
+pub const SNAPSHOT_LOGS_SINCE_LAST_DEFAULT: u64 = 10_000;
+
+/// Log entries kept behind the last snapshot, so that a briefly lagging follower can catch up
+/// from the log instead of a snapshot.
+pub const LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT: u64 = 1_000;

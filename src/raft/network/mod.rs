@@ -1,0 +1,1 @@
+//! Raft RPC over iroh (being written).

@@ -1,0 +1,4 @@
+//! Storage on redb (being written).
+
+/// Stand-in until the redb state machine lands.
+pub type RedbStateMachine = ();

@@ -8,6 +8,10 @@
 //! - Gossip announcements, tickets, mDNS and DNS/pkarr are not wired yet: the configuration
 //!   fields exist (`IrohConfig`), but a node only learns peers manually or from the membership.
 
+mod actor;
+mod manual;
 mod peer_book;
 
+pub use actor::{DiscoveryActor, DiscoveryActorArgs, DiscoveryActorMessage};
+pub use manual::{endpoint_to_string, parse_endpoint, parse_peer};
 pub use peer_book::{PeerBook, PeerBookFull, PeerEntry, PeerSource};

@@ -1,12 +1,34 @@
 //! Consensus: openraft's configuration, the RaftActor that owns the Raft instance, the Raft RPC
 //! protocol over iroh, and the clients programs use.
 //!
-//! Caveats: see the submodules.
+//! - [`types`](AspenTypeConfig): the Raft type configuration; membership records carry each
+//!   node's iroh endpoint, so addresses are replicated with the membership.
+//! - `actor`: the [`RaftActor`], a thin shell over `control` (init, add learner, change
+//!   membership) that owns the instance's lifecycle.
+//! - `local` and `client`: the data path. [`KvClient`] calls openraft directly from the
+//!   caller's task (many writes in flight, batched by openraft) and forwards to the leader when
+//!   this node is not the leader.
+//! - [`network`]: Raft RPC and forwarding as an irpc service on the node's iroh endpoint.
+//!
+//! Caveats:
+//! - Control-plane calls are not forwarded: on a follower they answer `NotLeader` with the
+//!   leader's id and address.
+//! - Reads are linearizable through a ReadIndex round on the leader; there are no
+//!   stale-but-fast follower reads yet.
 
+mod actor;
+mod client;
+pub mod control;
+mod errors;
+mod local;
 pub mod network;
 mod shared;
 mod types;
 
+pub use actor::{RaftActor, RaftActorArgs, RaftActorMessage};
+pub use client::{KvClient, RaftActorHandle, RaftControlClient};
+pub use control::MemberResolver;
+pub use local::LocalKv;
 pub use shared::SharedRaft;
 pub use types::{
     AspenRaft, AspenTypeConfig, Entry, LogId, RaftMemberInfo, RaftMetrics, Snapshot, SnapshotData,

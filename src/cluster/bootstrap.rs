@@ -1,0 +1,315 @@
+//! `bootstrap_node`: from a configuration to a running node, and the handle that stops it.
+//!
+//! The order matters: the database is opened first (it may refuse a data dir that belongs to
+//! another node id), then the iroh endpoint (its key is kept in the data dir so a restarted
+//! node keeps its endpoint id), then the ractor_cluster control server, and last the
+//! supervision tree, whose RaftActor starts Raft over all of them. The Raft RPC server is
+//! registered on the endpoint's router before Raft starts, and answers "restarting" until the
+//! RaftActor has published its instance.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iroh::SecretKey;
+use iroh::protocol::Router;
+use ractor::{Actor, ActorRef};
+use tokio::sync::watch;
+
+use super::config::{ClusterBootstrapConfig, ConfigError, ControlBackend, parse_secret_key};
+use super::iroh_manager::{IrohEndpointManager, IrohError};
+use super::node_control::{ControlError, ControlServer, NodeControlArgs, SupervisionReport, start_control_server};
+use super::supervisor::{
+    ChildSpec, NodeStatus, NodeSupervisor, NodeSupervisorArgs, NodeSupervisorMessage, actor_name,
+};
+use crate::api::{DeterministicCluster, NodeId};
+use crate::discovery::{DiscoveryActorArgs, PeerBook};
+use crate::limits::{
+    APPEND_ENTRIES_ENTRIES_MAX, LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT, SHUTDOWN_TIMEOUT_MS_MAX,
+    SNAPSHOT_LOGS_SINCE_LAST_DEFAULT, SNAPSHOT_TIMEOUT_MS_MAX,
+};
+use crate::raft::network::{AccessPolicy, IrpcRaftNetworkFactory, RAFT_ALPN, RaftRpcServer};
+use crate::raft::{LocalKv, MemberResolver, RaftActorArgs, RaftActorHandle, SharedRaft};
+use crate::storage::{RedbStore, StorageError};
+
+/// The file in the data dir that keeps the node's iroh secret key.
+const SECRET_KEY_FILE: &str = "iroh-secret-key";
+
+/// Why a node could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    /// The configuration is invalid; nothing was started.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be opened (or belongs to another node).
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// The iroh endpoint could not start.
+    #[error(transparent)]
+    Iroh(#[from] IrohError),
+    /// The ractor_cluster control server could not start.
+    #[error("control server: {0}")]
+    Control(#[from] ControlError),
+    /// An actor failed to start or stop.
+    #[error("actor: {reason}")]
+    Actor {
+        /// What happened.
+        reason: String,
+    },
+    /// The data directory could not be used.
+    #[error("data dir: {reason}")]
+    DataDir {
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// A running node. Drop does not stop it: call [`BootstrapHandle::shutdown`].
+pub struct BootstrapHandle {
+    /// The node's id.
+    pub node_id: NodeId,
+    /// The configuration it was started with.
+    pub config: ClusterBootstrapConfig,
+    /// The RaftActor, for `RaftControlClient::new` and `KvClient::new`.
+    pub raft_actor: RaftActorHandle,
+    /// The node's iroh endpoint.
+    pub iroh_manager: IrohEndpointManager,
+    /// The Raft network; `add_peer` tells it where another node is.
+    pub network_factory: IrpcRaftNetworkFactory,
+    /// Every peer this node knows.
+    pub peer_book: PeerBook,
+    /// The root of the node's actor tree.
+    pub supervisor: ActorRef<NodeSupervisorMessage>,
+    /// The supervised actors and their restart counts.
+    pub supervision_report: SupervisionReport,
+    /// The Raft RPC server (for its counters).
+    pub rpc_server: RaftRpcServer,
+    router: Router,
+    control_server: ControlServer,
+    status: watch::Receiver<NodeStatus>,
+}
+
+impl BootstrapHandle {
+    /// The port of the ractor_cluster control server.
+    pub fn ractor_port(&self) -> u16 {
+        self.control_server.port()
+    }
+
+    /// Whether the node runs, or why it stopped.
+    pub fn status(&self) -> NodeStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Waits until the node has stopped (bounded by `timeout`) and returns its final status,
+    /// or `None` if it still runs.
+    pub async fn wait_stopped(&self, timeout: Duration) -> Option<NodeStatus> {
+        let mut status = self.status.clone();
+        let stopped = status.wait_for(|s| matches!(s, NodeStatus::Stopped { .. }));
+        match tokio::time::timeout(timeout, stopped).await {
+            Ok(Ok(status)) => Some(status.clone()),
+            Ok(Err(_)) => Some(self.status()),
+            Err(_) => None,
+        }
+    }
+
+    /// Stops the node: the actors in reverse start order (Raft shuts down and the database is
+    /// released), then the endpoint and the control server. Bounded by
+    /// `SHUTDOWN_TIMEOUT_MS_MAX` per step.
+    pub async fn shutdown(self) -> Result<(), BootstrapError> {
+        let bound = Duration::from_millis(SHUTDOWN_TIMEOUT_MS_MAX);
+        if self.supervisor.get_status() != ractor::ActorStatus::Stopped {
+            let _ = self.supervisor.call(NodeSupervisorMessage::Shutdown, Some(bound)).await;
+            let _ = self.supervisor.get_cell().stop_and_wait(None, Some(bound)).await;
+        }
+        if tokio::time::timeout(bound, self.router.shutdown()).await.is_err() {
+            tracing::warn!("iroh router did not shut down within {bound:?}");
+        }
+        self.control_server.stop().await;
+        Ok(())
+    }
+}
+
+/// Reads the node's secret key from the data dir, or makes one and keeps it there, so that a
+/// restarted node has the same endpoint id.
+fn persistent_secret_key(data_dir: &Path) -> Result<SecretKey, BootstrapError> {
+    let path = data_dir.join(SECRET_KEY_FILE);
+    let data_dir_error = |e: std::io::Error| BootstrapError::DataDir {
+        reason: format!("{}: {e}", path.display()),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_secret_key(text.trim())
+            .map_err(|reason| BootstrapError::DataDir { reason: format!("{}: {reason}", path.display()) }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretKey::generate();
+            std::fs::create_dir_all(data_dir).map_err(data_dir_error)?;
+            std::fs::write(&path, hex::encode(key.to_bytes())).map_err(data_dir_error)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(data_dir_error)?;
+            }
+            Ok(key)
+        }
+        Err(e) => Err(data_dir_error(e)),
+    }
+}
+
+fn raft_config(config: &ClusterBootstrapConfig) -> Result<Arc<openraft::Config>, BootstrapError> {
+    let raft_config = openraft::Config {
+        cluster_name: "aspen".into(),
+        heartbeat_interval: config.heartbeat_interval_ms,
+        election_timeout_min: config.election_timeout_min_ms,
+        election_timeout_max: config.election_timeout_max_ms,
+        max_payload_entries: APPEND_ENTRIES_ENTRIES_MAX,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(SNAPSHOT_LOGS_SINCE_LAST_DEFAULT),
+        max_in_snapshot_log_to_keep: LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT,
+        install_snapshot_timeout: SNAPSHOT_TIMEOUT_MS_MAX,
+        ..Default::default()
+    };
+    let validated = raft_config.validate().map_err(|e| {
+        BootstrapError::Config(ConfigError { field: "election_timeout_min_ms", reason: e.to_string() })
+    })?;
+    Ok(Arc::new(validated))
+}
+
+/// Only members and learners of the cluster, and peers in the peer book, may call Raft RPC.
+fn access_policy(peers: PeerBook, shared: SharedRaft) -> AccessPolicy {
+    Arc::new(move |endpoint_id| {
+        if peers.node_of(endpoint_id).is_some() {
+            return true;
+        }
+        let Some(raft) = shared.get() else { return false };
+        let metrics = raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        membership.nodes().any(|(_, info)| {
+            info.endpoint_addr.as_ref().is_some_and(|addr| addr.id == *endpoint_id)
+        })
+    })
+}
+
+/// Starts a node: storage, iroh endpoint, control server and supervision tree.
+pub async fn bootstrap_node(config: ClusterBootstrapConfig) -> Result<BootstrapHandle, BootstrapError> {
+    config.validate()?;
+    let node_id = config.node_id;
+    let store = RedbStore::open(config.data_dir.as_deref(), node_id)?;
+    let stored_key = match (&config.iroh.secret_key, &config.data_dir) {
+        (None, Some(dir)) => Some(persistent_secret_key(dir)?),
+        _ => None,
+    };
+    let iroh_manager =
+        IrohEndpointManager::bind(&config.iroh, &config.host, stored_key, vec![RAFT_ALPN.to_vec()])
+            .await?;
+    log_discovery_caveats(&config);
+
+    let peer_book = PeerBook::new();
+    let network_factory =
+        IrpcRaftNetworkFactory::new(iroh_manager.endpoint().clone(), peer_book.clone());
+    let shared = SharedRaft::new();
+    let local = LocalKv { shared: shared.clone(), reader: store.reader() };
+    let rpc_server = RaftRpcServer::new(
+        shared.clone(),
+        Arc::new(local),
+        access_policy(peer_book.clone(), shared.clone()),
+    );
+    let router = Router::builder(iroh_manager.endpoint().clone())
+        .accept(RAFT_ALPN, rpc_server.clone())
+        .spawn();
+
+    let control_server =
+        start_control_server(&config.host, config.ractor_port, &config.cookie, node_id).await?;
+    let report = SupervisionReport::new(node_id);
+    let resolver = MemberResolver {
+        node_id,
+        own_endpoint: iroh_manager.node_addr().clone(),
+        peers: peer_book.clone(),
+    };
+    let mut children = vec![ChildSpec::Storage(store.clone())];
+    if config.control_backend == ControlBackend::RaftActor {
+        children.push(ChildSpec::Raft(RaftActorArgs {
+            node_id,
+            raft_config: raft_config(&config)?,
+            store: store.clone(),
+            network: network_factory.clone(),
+            shared: shared.clone(),
+            resolver,
+        }));
+    }
+    children.push(ChildSpec::Discovery(DiscoveryActorArgs {
+        peers: peer_book.clone(),
+        manual_peers: config.peers.clone(),
+    }));
+    children.push(ChildSpec::NodeControl(NodeControlArgs { report: report.clone() }));
+
+    let (status_tx, status) = watch::channel(NodeStatus::Running);
+    let args = NodeSupervisorArgs { node_id, children, report: report.clone(), status: status_tx };
+    let spawned =
+        Actor::spawn(Some(actor_name(node_id, "supervisor")), NodeSupervisor, args).await;
+    let supervisor = match spawned {
+        Ok((supervisor, _)) => supervisor,
+        Err(error) => {
+            let _ = router.shutdown().await;
+            control_server.stop().await;
+            return Err(BootstrapError::Actor { reason: error.to_string() });
+        }
+    };
+    stop_serving_when_stopped(status.clone(), router.clone());
+
+    let raft_actor = match config.control_backend {
+        ControlBackend::RaftActor => RaftActorHandle::raft(
+            node_id,
+            actor_name(node_id, "raft"),
+            shared,
+            store.reader(),
+            network_factory.clone(),
+        ),
+        ControlBackend::Deterministic => {
+            RaftActorHandle::deterministic(node_id, DeterministicCluster::new())
+        }
+    };
+    tracing::info!(node_id, endpoint_id = %iroh_manager.endpoint_id(), "node started");
+    Ok(BootstrapHandle {
+        node_id,
+        config,
+        raft_actor,
+        iroh_manager,
+        network_factory,
+        peer_book,
+        supervisor,
+        supervision_report: report,
+        rpc_server,
+        router,
+        control_server,
+        status,
+    })
+}
+
+/// When the supervisor gives up, the node must stop answering peers too, or they would keep
+/// talking to an endpoint whose Raft is gone.
+fn stop_serving_when_stopped(mut status: watch::Receiver<NodeStatus>, router: Router) {
+    tokio::spawn(async move {
+        let _ = status.wait_for(|s| matches!(s, NodeStatus::Stopped { .. })).await;
+        let _ = router.shutdown().await;
+    });
+}
+
+/// Says once, at startup, which configured discovery methods this build does not run yet.
+fn log_discovery_caveats(config: &ClusterBootstrapConfig) {
+    let iroh = &config.iroh;
+    let unsupported: Vec<&str> = [
+        (iroh.enable_gossip, "gossip"),
+        (iroh.gossip_ticket.is_some(), "ticket"),
+        (iroh.enable_mdns, "mDNS"),
+        (iroh.enable_dns_discovery, "DNS"),
+        (iroh.enable_pkarr, "pkarr"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if !unsupported.is_empty() {
+        tracing::info!(
+            "discovery methods {unsupported:?} are configured but not implemented yet; \
+             peers come from --peers / add_peer and the Raft membership"
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! A node's configuration, as the seed README names it, with its defaults and its checks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::NodeId;
+use crate::limits::{ELECTION_TIMEOUT_MS_MAX, HEARTBEAT_INTERVAL_MS_MIN};
+
+/// Which implementation serves the node's control and data planes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControlBackend {
+    /// Raft over iroh with redb storage: the real thing.
+    #[default]
+    RaftActor,
+    /// The in-memory deterministic backend: no consensus, no network, for tests.
+    Deterministic,
+}
+
+/// How a node joins the iroh network and finds its peers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IrohConfig {
+    /// The endpoint's secret key as 64 hex characters (32 bytes); `None` generates one.
+    pub secret_key: Option<String>,
+    /// A relay server URL (`http://` allowed). `None` uses no relay at all, so the node works
+    /// offline and never waits for the internet.
+    pub relay_url: Option<String>,
+    /// Broadcast signed gossip announcements (default: true).
+    pub enable_gossip: bool,
+    /// A cluster ticket (`aspen…`) to join the gossip topic through.
+    pub gossip_ticket: Option<String>,
+    /// Discover peers on the LAN with mDNS (default: true).
+    pub enable_mdns: bool,
+    /// Resolve peers through DNS (default: false).
+    pub enable_dns_discovery: bool,
+    /// The DNS discovery server URL.
+    pub dns_discovery_url: Option<String>,
+    /// Publish this node's addresses with pkarr (default: false).
+    pub enable_pkarr: bool,
+    /// The pkarr relay URL.
+    pub pkarr_relay_url: Option<String>,
+}
+
+impl Default for IrohConfig {
+    fn default() -> Self {
+        Self {
+            secret_key: None,
+            relay_url: None,
+            enable_gossip: true,
+            gossip_ticket: None,
+            enable_mdns: true,
+            enable_dns_discovery: false,
+            dns_discovery_url: None,
+            enable_pkarr: false,
+            pkarr_relay_url: None,
+        }
+    }
+}
+
+/// Everything `bootstrap_node` needs to start a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusterBootstrapConfig {
+    /// The node's Raft id, unique in the cluster.
+    pub node_id: NodeId,
+    /// Where the node keeps its redb database; `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    /// The host the node binds its sockets to (default `127.0.0.1`).
+    pub host: String,
+    /// The ractor_cluster control port (`0`: chosen by the OS).
+    pub ractor_port: u16,
+    /// The cluster cookie: authenticates ractor_cluster peers and names the gossip topic.
+    pub cookie: String,
+    /// The HTTP API address (default `127.0.0.1:8080`).
+    pub http_addr: SocketAddr,
+    /// Which backend serves the node.
+    pub control_backend: ControlBackend,
+    /// Raft heartbeat interval in milliseconds (default 500).
+    pub heartbeat_interval_ms: u64,
+    /// Smallest election timeout in milliseconds (default 1500).
+    pub election_timeout_min_ms: u64,
+    /// Largest election timeout in milliseconds (default 3000).
+    pub election_timeout_max_ms: u64,
+    /// iroh networking and discovery.
+    pub iroh: IrohConfig,
+    /// Manual peers: `"<node_id>@<endpoint_id>"` or `"<node_id>@<endpoint address JSON>"`.
+    pub peers: Vec<String>,
+}
+
+impl Default for ClusterBootstrapConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 1,
+            data_dir: None,
+            host: "127.0.0.1".into(),
+            ractor_port: 0,
+            cookie: "aspen-cluster".into(),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            control_backend: ControlBackend::RaftActor,
+            heartbeat_interval_ms: 500,
+            election_timeout_min_ms: 1500,
+            election_timeout_max_ms: 3000,
+            iroh: IrohConfig::default(),
+            peers: Vec::new(),
+        }
+    }
+}
+
+/// A configuration that cannot start a node; names the field and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {field}: {reason}")]
+pub struct ConfigError {
+    /// The field at fault.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn config_error(field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { field, reason: reason.into() }
+}
+
+impl ClusterBootstrapConfig {
+    /// Checks everything that can be checked before anything starts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.host.trim().is_empty() {
+            return Err(config_error("host", "must not be empty"));
+        }
+        if self.cookie.is_empty() {
+            return Err(config_error("cookie", "must not be empty"));
+        }
+        if self.heartbeat_interval_ms < HEARTBEAT_INTERVAL_MS_MIN {
+            return Err(config_error(
+                "heartbeat_interval_ms",
+                format!("must be at least {HEARTBEAT_INTERVAL_MS_MIN}"),
+            ));
+        }
+        if self.election_timeout_min_ms >= self.election_timeout_max_ms {
+            return Err(config_error(
+                "election_timeout_min_ms",
+                format!(
+                    "must be less than election_timeout_max_ms ({} >= {})",
+                    self.election_timeout_min_ms, self.election_timeout_max_ms
+                ),
+            ));
+        }
+        if self.election_timeout_max_ms > ELECTION_TIMEOUT_MS_MAX {
+            return Err(config_error(
+                "election_timeout_max_ms",
+                format!("must be at most {ELECTION_TIMEOUT_MS_MAX}"),
+            ));
+        }
+        if self.heartbeat_interval_ms >= self.election_timeout_min_ms {
+            return Err(config_error(
+                "heartbeat_interval_ms",
+                format!(
+                    "must be less than election_timeout_min_ms ({} >= {})",
+                    self.heartbeat_interval_ms, self.election_timeout_min_ms
+                ),
+            ));
+        }
+        if let Some(key) = &self.iroh.secret_key {
+            parse_secret_key(key).map_err(|reason| config_error("iroh.secret_key", reason))?;
+        }
+        if let Some(url) = &self.iroh.relay_url {
+            url.parse::<iroh::RelayUrl>()
+                .map_err(|e| config_error("iroh.relay_url", format!("not a URL: {e}")))?;
+        }
+        if self.peers.len() > crate::limits::PEERS_MAX {
+            return Err(config_error(
+                "peers",
+                format!("at most {} peers", crate::limits::PEERS_MAX),
+            ));
+        }
+        for peer in &self.peers {
+            crate::discovery::parse_peer(peer).map_err(|reason| config_error("peers", reason))?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses a secret key given as exactly 64 hex characters.
+pub fn parse_secret_key(hex_key: &str) -> Result<iroh::SecretKey, String> {
+    if hex_key.len() != 64 {
+        return Err(format!("must be 64 hex characters, got {}", hex_key.len()));
+    }
+    let bytes = hex::decode(hex_key).map_err(|e| format!("not hex: {e}"))?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| "must be 32 bytes".to_string())?;
+    Ok(iroh::SecretKey::from_bytes(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_seeds() {
+        let config = ClusterBootstrapConfig::default();
+        assert_eq!(config.host, "127.0.0.1");
+        assert_eq!(config.ractor_port, 0);
+        assert_eq!(config.heartbeat_interval_ms, 500);
+        assert_eq!((config.election_timeout_min_ms, config.election_timeout_max_ms), (1500, 3000));
+        assert!(config.iroh.enable_gossip && config.iroh.enable_mdns);
+        assert!(!config.iroh.enable_dns_discovery && !config.iroh.enable_pkarr);
+        assert_eq!(config.control_backend, ControlBackend::RaftActor);
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_configs_name_their_field() {
+        let base = ClusterBootstrapConfig::default;
+        let cases: Vec<(ClusterBootstrapConfig, &str)> = vec![
+            (
+                ClusterBootstrapConfig { election_timeout_min_ms: 3000, ..base() },
+                "election_timeout_min_ms",
+            ),
+            (ClusterBootstrapConfig { heartbeat_interval_ms: 1500, ..base() }, "heartbeat_interval_ms"),
+            (ClusterBootstrapConfig { heartbeat_interval_ms: 1, ..base() }, "heartbeat_interval_ms"),
+            (ClusterBootstrapConfig { cookie: String::new(), ..base() }, "cookie"),
+            (
+                ClusterBootstrapConfig {
+                    iroh: IrohConfig { secret_key: Some("abc".into()), ..Default::default() },
+                    ..base()
+                },
+                "iroh.secret_key",
+            ),
+            (
+                ClusterBootstrapConfig {
+                    iroh: IrohConfig { secret_key: Some("zz".repeat(32)), ..Default::default() },
+                    ..base()
+                },
+                "iroh.secret_key",
+            ),
+            (ClusterBootstrapConfig { peers: vec!["x@y".into()], ..base() }, "peers"),
+        ];
+        for (config, field) in cases {
+            let error = config.validate().unwrap_err();
+            assert_eq!(error.field, field, "{error}");
+        }
+    }
+
+    #[test]
+    fn a_valid_secret_key_parses() {
+        let key = parse_secret_key(&"ab".repeat(32)).unwrap();
+        assert_eq!(key.to_bytes(), [0xab; 32]);
+    }
+}

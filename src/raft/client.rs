@@ -1,0 +1,284 @@
+//! The clients a program uses on a node: [`RaftControlClient`] (the control plane) and
+//! [`KvClient`] (the data plane), both made from the node's [`RaftActorHandle`].
+//!
+//! The control client sends messages to the RaftActor, found by its node-prefixed name on every
+//! call, so it keeps working after the actor was restarted by its supervisor. The KV client
+//! calls the running Raft instance directly from the caller's task, so that many writes are in
+//! flight at once and openraft can batch them; when this node is not the leader it forwards the
+//! request to the leader over the Raft RPC protocol.
+
+use std::time::Duration;
+
+use ractor::{ActorRef, registry};
+
+use super::actor::RaftActorMessage;
+use super::local::{self, LocalKv};
+use super::network::IrpcRaftNetworkFactory;
+use super::{AspenRaft, RaftMetrics, SharedRaft};
+use crate::api::{
+    AddLearnerRequest, ChangeMembershipRequest, ClusterController, ClusterState,
+    ControlPlaneError, DeterministicCluster, InitRequest, KeyValueStore, KeyValueStoreError,
+    NodeId, ReadRequest, ReadResult, ScanRequest, ScanResult, WriteRequest, WriteResult,
+};
+use crate::limits::{ACTOR_CALL_TIMEOUT_MS_MAX, CLIENT_REQUEST_TIMEOUT_MS_MAX, CONTROL_REQUEST_TIMEOUT_MS_MAX};
+use crate::storage::StateReader;
+
+/// How a program reaches a node's RaftActor; cheap to clone.
+#[derive(Clone)]
+pub struct RaftActorHandle {
+    node_id: NodeId,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Raft { actor_name: String, local: LocalKv, network: IrpcRaftNetworkFactory },
+    Deterministic(DeterministicCluster),
+}
+
+impl RaftActorHandle {
+    /// A handle to the RaftActor named `actor_name` and the data path around it.
+    pub fn raft(
+        node_id: NodeId,
+        actor_name: String,
+        shared: SharedRaft,
+        reader: StateReader,
+        network: IrpcRaftNetworkFactory,
+    ) -> Self {
+        let local = LocalKv { shared, reader };
+        Self { node_id, backend: Backend::Raft { actor_name, local, network } }
+    }
+
+    /// A handle served by the deterministic in-memory backend.
+    pub fn deterministic(node_id: NodeId, cluster: DeterministicCluster) -> Self {
+        Self { node_id, backend: Backend::Deterministic(cluster) }
+    }
+
+    /// The node this handle belongs to.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The running openraft instance (for metrics waits, snapshots and tests); `None` for the
+    /// deterministic backend or while the RaftActor restarts.
+    pub fn current_raft(&self) -> Option<AspenRaft> {
+        match &self.backend {
+            Backend::Raft { local, .. } => local.shared.get(),
+            Backend::Deterministic(_) => None,
+        }
+    }
+
+    /// The state machine reader (`None` for the deterministic backend).
+    pub fn state_reader(&self) -> Option<&StateReader> {
+        match &self.backend {
+            Backend::Raft { local, .. } => Some(&local.reader),
+            Backend::Deterministic(_) => None,
+        }
+    }
+
+    fn actor(&self, actor_name: &str) -> Result<ActorRef<RaftActorMessage>, ControlPlaneError> {
+        registry::where_is(actor_name.to_owned()).map(ActorRef::from).ok_or_else(|| {
+            ControlPlaneError::Failed { reason: format!("actor {actor_name} is not running") }
+        })
+    }
+}
+
+/// Control plane of one node ([`ClusterController`]).
+#[derive(Clone)]
+pub struct RaftControlClient {
+    handle: RaftActorHandle,
+}
+
+impl RaftControlClient {
+    /// A client for the node behind `handle`.
+    pub fn new(handle: RaftActorHandle) -> Self {
+        Self { handle }
+    }
+
+    async fn call(
+        &self,
+        make: impl FnOnce(ractor::RpcReplyPort<Result<ClusterState, ControlPlaneError>>) -> RaftActorMessage,
+        timeout_ms: u64,
+    ) -> Result<ClusterState, ControlPlaneError> {
+        let Backend::Raft { actor_name, .. } = &self.handle.backend else {
+            unreachable!("call is only used with the Raft backend");
+        };
+        let actor = self.handle.actor(actor_name)?;
+        match actor.call(make, Some(Duration::from_millis(timeout_ms))).await {
+            Ok(ractor::rpc::CallResult::Success(result)) => result,
+            Ok(ractor::rpc::CallResult::Timeout) => Err(ControlPlaneError::Failed {
+                reason: format!("no answer from {actor_name} within {timeout_ms} ms"),
+            }),
+            Ok(ractor::rpc::CallResult::SenderError) | Err(_) => Err(ControlPlaneError::Failed {
+                reason: format!("{actor_name} stopped before answering"),
+            }),
+        }
+    }
+
+    /// The node's current Raft metrics (leader, term, state, last applied, membership).
+    pub async fn metrics(&self) -> Result<RaftMetrics, ControlPlaneError> {
+        let Backend::Raft { actor_name, .. } = &self.handle.backend else {
+            return Err(ControlPlaneError::InvalidRequest {
+                reason: "the deterministic backend has no Raft metrics".into(),
+            });
+        };
+        let actor = self.handle.actor(actor_name)?;
+        let timeout = Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS_MAX));
+        match actor.call(RaftActorMessage::Metrics, timeout).await {
+            Ok(ractor::rpc::CallResult::Success(metrics)) => Ok(metrics),
+            _ => Err(ControlPlaneError::Failed { reason: format!("no metrics from {actor_name}") }),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ClusterController for RaftControlClient {
+    async fn init(&self, request: InitRequest) -> Result<ClusterState, ControlPlaneError> {
+        if let Backend::Deterministic(cluster) = &self.handle.backend {
+            return cluster.init(request).await;
+        }
+        self.call(|reply| RaftActorMessage::Init(request, reply), CONTROL_REQUEST_TIMEOUT_MS_MAX)
+            .await
+    }
+
+    async fn add_learner(
+        &self,
+        request: AddLearnerRequest,
+    ) -> Result<ClusterState, ControlPlaneError> {
+        if let Backend::Deterministic(cluster) = &self.handle.backend {
+            return cluster.add_learner(request).await;
+        }
+        let timeout = CONTROL_REQUEST_TIMEOUT_MS_MAX + ACTOR_CALL_TIMEOUT_MS_MAX;
+        self.call(|reply| RaftActorMessage::AddLearner(request, reply), timeout).await
+    }
+
+    async fn change_membership(
+        &self,
+        request: ChangeMembershipRequest,
+    ) -> Result<ClusterState, ControlPlaneError> {
+        if let Backend::Deterministic(cluster) = &self.handle.backend {
+            return cluster.change_membership(request).await;
+        }
+        let timeout = CONTROL_REQUEST_TIMEOUT_MS_MAX + ACTOR_CALL_TIMEOUT_MS_MAX;
+        self.call(|reply| RaftActorMessage::ChangeMembership(request, reply), timeout).await
+    }
+
+    async fn current_state(&self) -> Result<ClusterState, ControlPlaneError> {
+        if let Backend::Deterministic(cluster) = &self.handle.backend {
+            return cluster.current_state().await;
+        }
+        self.call(RaftActorMessage::CurrentState, ACTOR_CALL_TIMEOUT_MS_MAX).await
+    }
+}
+
+/// Data plane of one node ([`KeyValueStore`]); requests on a follower go to the leader.
+#[derive(Clone)]
+pub struct KvClient {
+    handle: RaftActorHandle,
+}
+
+/// Where a request that this node cannot serve should go.
+enum Route {
+    Leader(NodeId, Option<super::RaftMemberInfo>),
+    Answer(KeyValueStoreError),
+}
+
+impl KvClient {
+    /// A client for the node behind `handle`.
+    pub fn new(handle: RaftActorHandle) -> Self {
+        Self { handle }
+    }
+
+    /// Decides what to do with a `NotLeader` answer: forward to a known leader, or wait
+    /// (bounded) for an election to name one and then forward, or give up with the error.
+    async fn route(&self, raft: &AspenRaft, error: KeyValueStoreError) -> Route {
+        let KeyValueStoreError::NotLeader { leader, .. } = &error else {
+            return Route::Answer(error);
+        };
+        let leader = match leader {
+            Some(leader) => *leader,
+            None => {
+                let wait = raft.wait(Some(Duration::from_millis(CLIENT_REQUEST_TIMEOUT_MS_MAX)));
+                match wait.metrics(|m| m.current_leader.is_some(), "a leader").await {
+                    Ok(metrics) => metrics.current_leader.unwrap_or_default(),
+                    Err(_) => return Route::Answer(error),
+                }
+            }
+        };
+        let node = raft.metrics().borrow().membership_config.membership().get_node(&leader).cloned();
+        Route::Leader(leader, node)
+    }
+
+    fn raft_backend(&self) -> Option<(&LocalKv, &IrpcRaftNetworkFactory)> {
+        match &self.handle.backend {
+            Backend::Raft { local, network, .. } => Some((local, network)),
+            Backend::Deterministic(_) => None,
+        }
+    }
+}
+
+/// Runs `$body` (with `$raft`, `$local` and `$req` bound) on this node; on `NotLeader`,
+/// forwards with `$forward`, unless this node is itself the named leader (it is still taking
+/// office), in which case it tries once more locally.
+macro_rules! local_or_forward {
+    ($self:ident, $request:ident, |$raft:ident, $local:ident, $req:ident| $body:expr, $forward:ident) => {{
+        let Some(($local, network)) = $self.raft_backend() else {
+            unreachable!("the deterministic backend returned earlier")
+        };
+        let raft = $local.shared.get().ok_or_else(local::restarting)?;
+        let first = {
+            let ($raft, $req) = (&raft, $request.clone());
+            $body.await
+        };
+        match first {
+            Err(error @ KeyValueStoreError::NotLeader { .. }) => match $self.route(&raft, error).await {
+                Route::Leader(leader, _) if leader == $self.handle.node_id => {
+                    let ($raft, $req) = (&raft, $request);
+                    $body.await
+                }
+                Route::Leader(leader, node) => network.$forward(leader, node.as_ref(), $request).await,
+                Route::Answer(error) => Err(error),
+            },
+            other => other,
+        }
+    }};
+}
+
+#[async_trait::async_trait]
+impl KeyValueStore for KvClient {
+    async fn write(&self, request: WriteRequest) -> Result<WriteResult, KeyValueStoreError> {
+        if let Backend::Deterministic(cluster) = &self.handle.backend {
+            return cluster.write(request).await;
+        }
+        local_or_forward!(
+            self,
+            request,
+            |raft, local, request| local::write(raft, request),
+            forward_write
+        )
+    }
+
+    async fn read(&self, request: ReadRequest) -> Result<ReadResult, KeyValueStoreError> {
+        if let Backend::Deterministic(cluster) = &self.handle.backend {
+            return cluster.read(request).await;
+        }
+        local_or_forward!(
+            self,
+            request,
+            |raft, local, request| local::read(raft, &local.reader, request),
+            forward_read
+        )
+    }
+
+    async fn scan(&self, request: ScanRequest) -> Result<ScanResult, KeyValueStoreError> {
+        if let Backend::Deterministic(cluster) = &self.handle.backend {
+            return cluster.scan(request).await;
+        }
+        local_or_forward!(
+            self,
+            request,
+            |raft, local, request| local::scan(raft, &local.reader, request),
+            forward_scan
+        )
+    }
+}

@@ -11,20 +11,28 @@ use aspen::{ClusterBootstrapConfig, IrohConfig, KvClient, RaftControlClient, boo
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(env_filter()).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(env_filter())
+        .init();
     println!("🚀 Starting Aspen Key-Value Operations Example");
     let data_dir = tempfile::tempdir()?;
     let config = ClusterBootstrapConfig {
         node_id: 1,
         data_dir: Some(data_dir.path().to_path_buf()),
-        iroh: IrohConfig { enable_gossip: false, enable_mdns: false, ..Default::default() },
+        iroh: IrohConfig {
+            enable_gossip: false,
+            enable_mdns: false,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let handle = bootstrap_node(config).await?;
     println!("✅ Node bootstrapped successfully");
     let cluster = RaftControlClient::new(handle.raft_actor.clone());
     cluster
-        .init(InitRequest { initial_members: vec![ClusterNode::new(1, "127.0.0.1:26000", None)] })
+        .init(InitRequest {
+            initial_members: vec![ClusterNode::new(1, "127.0.0.1:26000", None)],
+        })
         .await?;
     println!("✅ Cluster initialized");
     let kv = KvClient::new(handle.raft_actor.clone());
@@ -43,17 +51,29 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("\n📝 Example 3: Bulk Write with SetMulti");
-    let pairs: Vec<(String, String)> =
-        [("config:timeout", "30"), ("config:retries", "3"), ("config:region", "local"), ("config:mode", "strict")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-    kv.write(WriteRequest { command: WriteCommand::SetMulti { pairs: pairs.clone() } }).await?;
+    let pairs: Vec<(String, String)> = [
+        ("config:timeout", "30"),
+        ("config:retries", "3"),
+        ("config:region", "local"),
+        ("config:mode", "strict"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    kv.write(WriteRequest {
+        command: WriteCommand::SetMulti {
+            pairs: pairs.clone(),
+        },
+    })
+    .await?;
     println!("✅ Written {} key-value pairs atomically", pairs.len());
     println!("🔍 Reading back config values:");
     for (key, expected) in &pairs {
         let value = read(&kv, key).await?;
-        anyhow::ensure!(&value == expected, "{key}: read {value}, expected {expected}");
+        anyhow::ensure!(
+            &value == expected,
+            "{key}: read {value}, expected {expected}"
+        );
         println!("  {key} = {value} ✓");
     }
 
@@ -65,13 +85,23 @@ async fn main() -> anyhow::Result<()> {
 
     println!("\n📝 Example 5: Handling NotFound Errors");
     match kv.read(ReadRequest::new("missing:key1")).await {
-        Err(KeyValueStoreError::NotFound { key }) => println!("✅ Key '{key}' not found (as expected)"),
+        Err(KeyValueStoreError::NotFound { key }) => {
+            println!("✅ Key '{key}' not found (as expected)")
+        }
         other => anyhow::bail!("expected NotFound, got {other:?}"),
     }
 
     println!("\n📝 Example 6: Delete and CompareAndSwap");
-    kv.write(WriteRequest { command: WriteCommand::Delete { key: "counter:1".into() } }).await?;
-    anyhow::ensure!(matches!(kv.read(ReadRequest::new("counter:1")).await, Err(KeyValueStoreError::NotFound { .. })));
+    kv.write(WriteRequest {
+        command: WriteCommand::Delete {
+            key: "counter:1".into(),
+        },
+    })
+    .await?;
+    anyhow::ensure!(matches!(
+        kv.read(ReadRequest::new("counter:1")).await,
+        Err(KeyValueStoreError::NotFound { .. })
+    ));
     println!("✅ Deleted: counter:1");
     let cas = |expected: Option<&str>, new_value: &str| WriteRequest {
         command: WriteCommand::CompareAndSwap {
@@ -95,7 +125,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn set(kv: &KvClient, key: &str, value: &str) -> anyhow::Result<()> {
-    let command = WriteCommand::Set { key: key.into(), value: value.into() };
+    let command = WriteCommand::Set {
+        key: key.into(),
+        value: value.into(),
+    };
     kv.write(WriteRequest { command }).await?;
     Ok(())
 }

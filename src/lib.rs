@@ -22,13 +22,13 @@ pub mod limits;
 pub mod raft;
 pub mod storage;
 
-pub use cluster::{
-    BootstrapHandle, ClusterBootstrapConfig, ControlBackend, IrohConfig, IrohEndpointManager,
-    bootstrap_node,
-};
-pub use raft::{KvClient, RaftControlClient};
 pub use api::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterController, ClusterNode, ClusterState,
     ControlPlaneError, InitRequest, KeyValueStore, KeyValueStoreError, ReadRequest, ReadResult,
     ScanRequest, ScanResult, WriteCommand, WriteRequest, WriteResult,
 };
+pub use cluster::{
+    BootstrapHandle, ClusterBootstrapConfig, ControlBackend, IrohConfig, IrohEndpointManager,
+    bootstrap_node,
+};
+pub use raft::{KvClient, RaftControlClient};

@@ -70,6 +70,12 @@ pub const CONTROL_REQUEST_TIMEOUT_MS_MAX: u64 = 30_000;
 /// Timeout for a call to one of the node's actors, in milliseconds.
 pub const ACTOR_CALL_TIMEOUT_MS_MAX: u64 = 5_000;
 
+/// Longest an operator waits, in milliseconds, to reach a node's NodeControl actor over
+/// ractor_cluster: TCP connect, cookie handshake and the process-group sync that makes the actor
+/// visible. On a LAN this takes milliseconds; a node that shows nothing after 10 s is unreachable
+/// or refused the cookie, and waiting longer would only hide that.
+pub const CONTROL_CONNECT_TIMEOUT_MS_MAX: u64 = 10_000;
+
 /// Restarts of one supervised actor allowed within `ACTOR_RESTART_WINDOW_MS`; one more and the
 /// node stops, because an actor that keeps failing points at a bug or a broken environment
 /// that restarting will not fix.

@@ -7,6 +7,7 @@
 //! registered on the endpoint's router before Raft starts, and answers "restarting" until the
 //! RaftActor has published its instance.
 
+use openraft::async_runtime::watch::WatchReceiver;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,9 @@ use tokio::sync::watch;
 
 use super::config::{ClusterBootstrapConfig, ConfigError, ControlBackend, parse_secret_key};
 use super::iroh_manager::{IrohEndpointManager, IrohError};
-use super::node_control::{ControlError, ControlServer, NodeControlArgs, SupervisionReport, start_control_server};
+use super::node_control::{
+    ControlError, ControlServer, NodeControlArgs, SupervisionReport, start_control_server,
+};
 use super::supervisor::{
     ChildSpec, NodeStatus, NodeSupervisor, NodeSupervisorArgs, NodeSupervisorMessage, actor_name,
 };
@@ -118,10 +121,20 @@ impl BootstrapHandle {
     pub async fn shutdown(self) -> Result<(), BootstrapError> {
         let bound = Duration::from_millis(SHUTDOWN_TIMEOUT_MS_MAX);
         if self.supervisor.get_status() != ractor::ActorStatus::Stopped {
-            let _ = self.supervisor.call(NodeSupervisorMessage::Shutdown, Some(bound)).await;
-            let _ = self.supervisor.get_cell().stop_and_wait(None, Some(bound)).await;
+            let _ = self
+                .supervisor
+                .call(NodeSupervisorMessage::Shutdown, Some(bound))
+                .await;
+            let _ = self
+                .supervisor
+                .get_cell()
+                .stop_and_wait(None, Some(bound))
+                .await;
         }
-        if tokio::time::timeout(bound, self.router.shutdown()).await.is_err() {
+        if tokio::time::timeout(bound, self.router.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!("iroh router did not shut down within {bound:?}");
         }
         self.control_server.stop().await;
@@ -137,8 +150,9 @@ fn persistent_secret_key(data_dir: &Path) -> Result<SecretKey, BootstrapError> {
         reason: format!("{}: {e}", path.display()),
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => parse_secret_key(text.trim())
-            .map_err(|reason| BootstrapError::DataDir { reason: format!("{}: {reason}", path.display()) }),
+        Ok(text) => parse_secret_key(text.trim()).map_err(|reason| BootstrapError::DataDir {
+            reason: format!("{}: {reason}", path.display()),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = SecretKey::generate();
             std::fs::create_dir_all(data_dir).map_err(data_dir_error)?;
@@ -168,7 +182,10 @@ fn raft_config(config: &ClusterBootstrapConfig) -> Result<Arc<openraft::Config>,
         ..Default::default()
     };
     let validated = raft_config.validate().map_err(|e| {
-        BootstrapError::Config(ConfigError { field: "election_timeout_min_ms", reason: e.to_string() })
+        BootstrapError::Config(ConfigError {
+            field: "election_timeout_min_ms",
+            reason: e.to_string(),
+        })
     })?;
     Ok(Arc::new(validated))
 }
@@ -179,17 +196,23 @@ fn access_policy(peers: PeerBook, shared: SharedRaft) -> AccessPolicy {
         if peers.node_of(endpoint_id).is_some() {
             return true;
         }
-        let Some(raft) = shared.get() else { return false };
-        let metrics = raft.metrics().borrow().clone();
+        let Some(raft) = shared.get() else {
+            return false;
+        };
+        let metrics = raft.metrics().borrow_watched().clone();
         let membership = metrics.membership_config.membership();
         membership.nodes().any(|(_, info)| {
-            info.endpoint_addr.as_ref().is_some_and(|addr| addr.id == *endpoint_id)
+            info.endpoint_addr
+                .as_ref()
+                .is_some_and(|addr| addr.id == *endpoint_id)
         })
     })
 }
 
 /// Starts a node: storage, iroh endpoint, control server and supervision tree.
-pub async fn bootstrap_node(config: ClusterBootstrapConfig) -> Result<BootstrapHandle, BootstrapError> {
+pub async fn bootstrap_node(
+    config: ClusterBootstrapConfig,
+) -> Result<BootstrapHandle, BootstrapError> {
     config.validate()?;
     let node_id = config.node_id;
     let store = RedbStore::open(config.data_dir.as_deref(), node_id)?;
@@ -197,16 +220,23 @@ pub async fn bootstrap_node(config: ClusterBootstrapConfig) -> Result<BootstrapH
         (None, Some(dir)) => Some(persistent_secret_key(dir)?),
         _ => None,
     };
-    let iroh_manager =
-        IrohEndpointManager::bind(&config.iroh, &config.host, stored_key, vec![RAFT_ALPN.to_vec()])
-            .await?;
+    let iroh_manager = IrohEndpointManager::bind(
+        &config.iroh,
+        &config.host,
+        stored_key,
+        vec![RAFT_ALPN.to_vec()],
+    )
+    .await?;
     log_discovery_caveats(&config);
 
     let peer_book = PeerBook::new();
     let network_factory =
         IrpcRaftNetworkFactory::new(iroh_manager.endpoint().clone(), peer_book.clone());
     let shared = SharedRaft::new();
-    let local = LocalKv { shared: shared.clone(), reader: store.reader() };
+    let local = LocalKv {
+        shared: shared.clone(),
+        reader: store.reader(),
+    };
     let rpc_server = RaftRpcServer::new(
         shared.clone(),
         Arc::new(local),
@@ -239,18 +269,31 @@ pub async fn bootstrap_node(config: ClusterBootstrapConfig) -> Result<BootstrapH
         peers: peer_book.clone(),
         manual_peers: config.peers.clone(),
     }));
-    children.push(ChildSpec::NodeControl(NodeControlArgs { report: report.clone() }));
+    children.push(ChildSpec::NodeControl(NodeControlArgs {
+        report: report.clone(),
+    }));
 
     let (status_tx, status) = watch::channel(NodeStatus::Running);
-    let args = NodeSupervisorArgs { node_id, children, report: report.clone(), status: status_tx };
-    let spawned =
-        Actor::spawn(Some(actor_name(node_id, "supervisor")), NodeSupervisor, args).await;
+    let args = NodeSupervisorArgs {
+        node_id,
+        children,
+        report: report.clone(),
+        status: status_tx,
+    };
+    let spawned = Actor::spawn(
+        Some(actor_name(node_id, "supervisor")),
+        NodeSupervisor,
+        args,
+    )
+    .await;
     let supervisor = match spawned {
         Ok((supervisor, _)) => supervisor,
         Err(error) => {
             let _ = router.shutdown().await;
             control_server.stop().await;
-            return Err(BootstrapError::Actor { reason: error.to_string() });
+            return Err(BootstrapError::Actor {
+                reason: error.to_string(),
+            });
         }
     };
     stop_serving_when_stopped(status.clone(), router.clone());
@@ -288,7 +331,9 @@ pub async fn bootstrap_node(config: ClusterBootstrapConfig) -> Result<BootstrapH
 /// talking to an endpoint whose Raft is gone.
 fn stop_serving_when_stopped(mut status: watch::Receiver<NodeStatus>, router: Router) {
     tokio::spawn(async move {
-        let _ = status.wait_for(|s| matches!(s, NodeStatus::Stopped { .. })).await;
+        let _ = status
+            .wait_for(|s| matches!(s, NodeStatus::Stopped { .. }))
+            .await;
         let _ = router.shutdown().await;
     });
 }

@@ -27,7 +27,9 @@ mod restart_policy;
 mod supervisor;
 
 pub use bootstrap::{BootstrapError, BootstrapHandle, bootstrap_node};
-pub use config::{ClusterBootstrapConfig, ConfigError, ControlBackend, IrohConfig, parse_secret_key};
+pub use config::{
+    ClusterBootstrapConfig, ConfigError, ControlBackend, IrohConfig, parse_secret_key,
+};
 pub use iroh_manager::{IrohEndpointManager, IrohError};
 pub use restart_policy::{RestartDecision, RestartIntensity};
 pub use supervisor::{

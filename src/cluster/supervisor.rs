@@ -62,16 +62,28 @@ impl ChildSpec {
     async fn spawn(&self, name: String, supervisor: ActorCell) -> Result<ActorCell, SpawnErr> {
         let cell = match self {
             ChildSpec::Storage(store) => {
-                Actor::spawn_linked(Some(name), StorageActor, store.clone(), supervisor).await?.0.get_cell()
+                Actor::spawn_linked(Some(name), StorageActor, store.clone(), supervisor)
+                    .await?
+                    .0
+                    .get_cell()
             }
             ChildSpec::Raft(args) => {
-                Actor::spawn_linked(Some(name), RaftActor, args.clone(), supervisor).await?.0.get_cell()
+                Actor::spawn_linked(Some(name), RaftActor, args.clone(), supervisor)
+                    .await?
+                    .0
+                    .get_cell()
             }
             ChildSpec::Discovery(args) => {
-                Actor::spawn_linked(Some(name), DiscoveryActor, args.clone(), supervisor).await?.0.get_cell()
+                Actor::spawn_linked(Some(name), DiscoveryActor, args.clone(), supervisor)
+                    .await?
+                    .0
+                    .get_cell()
             }
             ChildSpec::NodeControl(args) => {
-                Actor::spawn_linked(Some(name), NodeControl, args.clone(), supervisor).await?.0.get_cell()
+                Actor::spawn_linked(Some(name), NodeControl, args.clone(), supervisor)
+                    .await?
+                    .0
+                    .get_cell()
             }
         };
         Ok(cell)
@@ -144,7 +156,9 @@ impl Actor for NodeSupervisor {
                 Ok(cell) => cell,
                 Err(error) => {
                     stop_children(&mut state).await;
-                    return Err(format!("could not start the {} actor: {error}", spec.role()).into());
+                    return Err(
+                        format!("could not start the {} actor: {error}", spec.role()).into(),
+                    );
                 }
             };
             state.report.set_child(spec.role(), &name);
@@ -207,7 +221,11 @@ impl Actor for NodeSupervisor {
             return Ok(());
         }
         let id = cell.get_id();
-        let Some(index) = state.children.iter().position(|c| c.cell.as_ref().is_some_and(|c| c.get_id() == id)) else {
+        let Some(index) = state
+            .children
+            .iter()
+            .position(|c| c.cell.as_ref().is_some_and(|c| c.get_id() == id))
+        else {
             return Ok(());
         };
         on_child_exit(&myself, state, index, why).await;
@@ -235,7 +253,9 @@ async fn on_child_exit(
                     ACTOR_RESTART_WINDOW_MS / 1000
                 );
                 tracing::error!("{error}");
-                let _ = state.status.send(NodeStatus::Stopped { error: Some(error.clone()) });
+                let _ = state.status.send(NodeStatus::Stopped {
+                    error: Some(error.clone()),
+                });
                 stop_children(state).await;
                 myself.stop(Some(error));
                 return;
@@ -243,7 +263,11 @@ async fn on_child_exit(
             RestartDecision::Restart { restarts } => {
                 tracing::warn!(actor = %child.name, restarts, "actor {why}; restarting it");
                 state.report.record_restart(role);
-                match child.spec.spawn(child.name.clone(), myself.get_cell()).await {
+                match child
+                    .spec
+                    .spawn(child.name.clone(), myself.get_cell())
+                    .await
+                {
                     Ok(cell) => {
                         child.cell = Some(cell);
                         state.report.set_running(role, true);

@@ -7,6 +7,7 @@
 //! slow membership change never blocks a metrics query; the data path does not go through this
 //! mailbox at all (see `KvClient`).
 
+use openraft::async_runtime::watch::WatchReceiver;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,7 +90,10 @@ impl Actor for RaftActor {
         // A predecessor that crashed did not run post_stop: its instance still holds the log
         // store, so it must stop before a new one opens the same tables.
         if let Some(previous) = args.shared.take() {
-            tracing::info!(node_id = args.node_id, "stopping the Raft instance of a crashed RaftActor");
+            tracing::info!(
+                node_id = args.node_id,
+                "stopping the Raft instance of a crashed RaftActor"
+            );
             shutdown_raft(previous).await;
         }
         let raft = openraft::Raft::new(
@@ -102,7 +106,11 @@ impl Actor for RaftActor {
         .await?;
         args.shared.set(raft.clone());
         tracing::info!(node_id = args.node_id, "Raft instance started");
-        Ok(RaftActorState { resolver: args.resolver, shared: args.shared, raft })
+        Ok(RaftActorState {
+            resolver: args.resolver,
+            shared: args.shared,
+            raft,
+        })
     }
 
     async fn post_stop(
@@ -131,7 +139,7 @@ impl Actor for RaftActor {
                 let _ = reply.send(control::current_state(&state.raft));
             }
             RaftActorMessage::Metrics(reply) => {
-                let _ = reply.send(state.raft.metrics().borrow().clone());
+                let _ = reply.send(state.raft.metrics().borrow_watched().clone());
             }
         }
         Ok(())

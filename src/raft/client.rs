@@ -7,6 +7,7 @@
 //! flight at once and openraft can batch them; when this node is not the leader it forwards the
 //! request to the leader over the Raft RPC protocol.
 
+use openraft::async_runtime::watch::WatchReceiver;
 use std::time::Duration;
 
 use ractor::{ActorRef, registry};
@@ -16,11 +17,13 @@ use super::local::{self, LocalKv};
 use super::network::IrpcRaftNetworkFactory;
 use super::{AspenRaft, RaftMetrics, SharedRaft};
 use crate::api::{
-    AddLearnerRequest, ChangeMembershipRequest, ClusterController, ClusterState,
-    ControlPlaneError, DeterministicCluster, InitRequest, KeyValueStore, KeyValueStoreError,
-    NodeId, ReadRequest, ReadResult, ScanRequest, ScanResult, WriteRequest, WriteResult,
+    AddLearnerRequest, ChangeMembershipRequest, ClusterController, ClusterState, ControlPlaneError,
+    DeterministicCluster, InitRequest, KeyValueStore, KeyValueStoreError, NodeId, ReadRequest,
+    ReadResult, ScanRequest, ScanResult, WriteRequest, WriteResult,
 };
-use crate::limits::{ACTOR_CALL_TIMEOUT_MS_MAX, CLIENT_REQUEST_TIMEOUT_MS_MAX, CONTROL_REQUEST_TIMEOUT_MS_MAX};
+use crate::limits::{
+    ACTOR_CALL_TIMEOUT_MS_MAX, CLIENT_REQUEST_TIMEOUT_MS_MAX, CONTROL_REQUEST_TIMEOUT_MS_MAX,
+};
 use crate::storage::StateReader;
 
 /// How a program reaches a node's RaftActor; cheap to clone.
@@ -32,7 +35,11 @@ pub struct RaftActorHandle {
 
 #[derive(Clone)]
 enum Backend {
-    Raft { actor_name: String, local: LocalKv, network: IrpcRaftNetworkFactory },
+    Raft {
+        actor_name: String,
+        local: LocalKv,
+        network: IrpcRaftNetworkFactory,
+    },
     Deterministic(DeterministicCluster),
 }
 
@@ -46,12 +53,22 @@ impl RaftActorHandle {
         network: IrpcRaftNetworkFactory,
     ) -> Self {
         let local = LocalKv { shared, reader };
-        Self { node_id, backend: Backend::Raft { actor_name, local, network } }
+        Self {
+            node_id,
+            backend: Backend::Raft {
+                actor_name,
+                local,
+                network,
+            },
+        }
     }
 
     /// A handle served by the deterministic in-memory backend.
     pub fn deterministic(node_id: NodeId, cluster: DeterministicCluster) -> Self {
-        Self { node_id, backend: Backend::Deterministic(cluster) }
+        Self {
+            node_id,
+            backend: Backend::Deterministic(cluster),
+        }
     }
 
     /// The node this handle belongs to.
@@ -77,9 +94,11 @@ impl RaftActorHandle {
     }
 
     fn actor(&self, actor_name: &str) -> Result<ActorRef<RaftActorMessage>, ControlPlaneError> {
-        registry::where_is(actor_name.to_owned()).map(ActorRef::from).ok_or_else(|| {
-            ControlPlaneError::Failed { reason: format!("actor {actor_name} is not running") }
-        })
+        registry::where_is(actor_name.to_owned())
+            .map(ActorRef::from)
+            .ok_or_else(|| ControlPlaneError::Failed {
+                reason: format!("actor {actor_name} is not running"),
+            })
     }
 }
 
@@ -97,14 +116,19 @@ impl RaftControlClient {
 
     async fn call(
         &self,
-        make: impl FnOnce(ractor::RpcReplyPort<Result<ClusterState, ControlPlaneError>>) -> RaftActorMessage,
+        make: impl FnOnce(
+            ractor::RpcReplyPort<Result<ClusterState, ControlPlaneError>>,
+        ) -> RaftActorMessage,
         timeout_ms: u64,
     ) -> Result<ClusterState, ControlPlaneError> {
         let Backend::Raft { actor_name, .. } = &self.handle.backend else {
             unreachable!("call is only used with the Raft backend");
         };
         let actor = self.handle.actor(actor_name)?;
-        match actor.call(make, Some(Duration::from_millis(timeout_ms))).await {
+        match actor
+            .call(make, Some(Duration::from_millis(timeout_ms)))
+            .await
+        {
             Ok(ractor::rpc::CallResult::Success(result)) => result,
             Ok(ractor::rpc::CallResult::Timeout) => Err(ControlPlaneError::Failed {
                 reason: format!("no answer from {actor_name} within {timeout_ms} ms"),
@@ -126,7 +150,9 @@ impl RaftControlClient {
         let timeout = Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS_MAX));
         match actor.call(RaftActorMessage::Metrics, timeout).await {
             Ok(ractor::rpc::CallResult::Success(metrics)) => Ok(metrics),
-            _ => Err(ControlPlaneError::Failed { reason: format!("no metrics from {actor_name}") }),
+            _ => Err(ControlPlaneError::Failed {
+                reason: format!("no metrics from {actor_name}"),
+            }),
         }
     }
 }
@@ -137,8 +163,11 @@ impl ClusterController for RaftControlClient {
         if let Backend::Deterministic(cluster) = &self.handle.backend {
             return cluster.init(request).await;
         }
-        self.call(|reply| RaftActorMessage::Init(request, reply), CONTROL_REQUEST_TIMEOUT_MS_MAX)
-            .await
+        self.call(
+            |reply| RaftActorMessage::Init(request, reply),
+            CONTROL_REQUEST_TIMEOUT_MS_MAX,
+        )
+        .await
     }
 
     async fn add_learner(
@@ -149,7 +178,11 @@ impl ClusterController for RaftControlClient {
             return cluster.add_learner(request).await;
         }
         let timeout = CONTROL_REQUEST_TIMEOUT_MS_MAX + ACTOR_CALL_TIMEOUT_MS_MAX;
-        self.call(|reply| RaftActorMessage::AddLearner(request, reply), timeout).await
+        self.call(
+            |reply| RaftActorMessage::AddLearner(request, reply),
+            timeout,
+        )
+        .await
     }
 
     async fn change_membership(
@@ -160,14 +193,19 @@ impl ClusterController for RaftControlClient {
             return cluster.change_membership(request).await;
         }
         let timeout = CONTROL_REQUEST_TIMEOUT_MS_MAX + ACTOR_CALL_TIMEOUT_MS_MAX;
-        self.call(|reply| RaftActorMessage::ChangeMembership(request, reply), timeout).await
+        self.call(
+            |reply| RaftActorMessage::ChangeMembership(request, reply),
+            timeout,
+        )
+        .await
     }
 
     async fn current_state(&self) -> Result<ClusterState, ControlPlaneError> {
         if let Backend::Deterministic(cluster) = &self.handle.backend {
             return cluster.current_state().await;
         }
-        self.call(RaftActorMessage::CurrentState, ACTOR_CALL_TIMEOUT_MS_MAX).await
+        self.call(RaftActorMessage::CurrentState, ACTOR_CALL_TIMEOUT_MS_MAX)
+            .await
     }
 }
 
@@ -199,13 +237,22 @@ impl KvClient {
             Some(leader) => *leader,
             None => {
                 let wait = raft.wait(Some(Duration::from_millis(CLIENT_REQUEST_TIMEOUT_MS_MAX)));
-                match wait.metrics(|m| m.current_leader.is_some(), "a leader").await {
+                match wait
+                    .metrics(|m| m.current_leader.is_some(), "a leader")
+                    .await
+                {
                     Ok(metrics) => metrics.current_leader.unwrap_or_default(),
                     Err(_) => return Route::Answer(error),
                 }
             }
         };
-        let node = raft.metrics().borrow().membership_config.membership().get_node(&leader).cloned();
+        let node = raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .cloned();
         Route::Leader(leader, node)
     }
 
@@ -231,14 +278,18 @@ macro_rules! local_or_forward {
             $body.await
         };
         match first {
-            Err(error @ KeyValueStoreError::NotLeader { .. }) => match $self.route(&raft, error).await {
-                Route::Leader(leader, _) if leader == $self.handle.node_id => {
-                    let ($raft, $req) = (&raft, $request);
-                    $body.await
+            Err(error @ KeyValueStoreError::NotLeader { .. }) => {
+                match $self.route(&raft, error).await {
+                    Route::Leader(leader, _) if leader == $self.handle.node_id => {
+                        let ($raft, $req) = (&raft, $request);
+                        $body.await
+                    }
+                    Route::Leader(leader, node) => {
+                        network.$forward(leader, node.as_ref(), $request).await
+                    }
+                    Route::Answer(error) => Err(error),
                 }
-                Route::Leader(leader, node) => network.$forward(leader, node.as_ref(), $request).await,
-                Route::Answer(error) => Err(error),
-            },
+            }
             other => other,
         }
     }};

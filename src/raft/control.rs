@@ -5,6 +5,7 @@
 //! iroh endpoint in `raft_addr`, or the endpoint is taken from the peer book (or is this node's
 //! own), and the result is stored in the Raft membership so that every node knows it.
 
+use openraft::async_runtime::watch::WatchReceiver;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -36,10 +37,8 @@ impl MemberResolver {
     /// (for itself), else the peer book.
     pub fn member_info(&self, node: &ClusterNode) -> Result<RaftMemberInfo, ControlPlaneError> {
         let endpoint_addr = match &node.raft_addr {
-            Some(text) => parse_endpoint(text).map_err(|reason| invalid(format!(
-                "raft_addr of node {}: {reason}",
-                node.id
-            )))?,
+            Some(text) => parse_endpoint(text)
+                .map_err(|reason| invalid(format!("raft_addr of node {}: {reason}", node.id)))?,
             None if node.id == self.node_id => self.own_endpoint.clone(),
             None => self.peers.get(node.id).ok_or_else(|| {
                 invalid(format!(
@@ -48,7 +47,10 @@ impl MemberResolver {
                 ))
             })?,
         };
-        Ok(RaftMemberInfo { api_addr: node.addr.clone(), endpoint_addr: Some(endpoint_addr) })
+        Ok(RaftMemberInfo {
+            api_addr: node.addr.clone(),
+            endpoint_addr: Some(endpoint_addr),
+        })
     }
 }
 
@@ -78,13 +80,26 @@ pub fn cluster_state(metrics: &RaftMetrics) -> ClusterState {
             raft_addr: info.endpoint_addr.as_ref().map(endpoint_to_string),
         })
         .collect();
-    let learners = nodes.iter().map(|n| n.id).filter(|id| !members.contains(id)).collect();
-    ClusterState { nodes, members: members.into_iter().collect(), learners }
+    let learners = nodes
+        .iter()
+        .map(|n| n.id)
+        .filter(|id| !members.contains(id))
+        .collect();
+    ClusterState {
+        nodes,
+        members: members.into_iter().collect(),
+        learners,
+    }
 }
 
 /// True once this node has any membership, from `init` or from a leader's log.
 pub fn is_initialized(metrics: &RaftMetrics) -> bool {
-    metrics.membership_config.membership().nodes().next().is_some()
+    metrics
+        .membership_config
+        .membership()
+        .nodes()
+        .next()
+        .is_some()
 }
 
 /// Initializes the cluster with `request.initial_members`.
@@ -94,7 +109,11 @@ pub async fn init(
     request: InitRequest,
 ) -> Result<ClusterState, ControlPlaneError> {
     validate::init(&request).map_err(invalid)?;
-    if !request.initial_members.iter().any(|node| node.id == resolver.node_id) {
+    if !request
+        .initial_members
+        .iter()
+        .any(|node| node.id == resolver.node_id)
+    {
         return Err(invalid(format!(
             "initial_members must include this node ({})",
             resolver.node_id
@@ -109,7 +128,11 @@ pub async fn init(
         Ok(Err(RaftError::APIError(InitializeError::NotAllowed(_)))) => {
             return Err(invalid("cluster is already initialized".into()));
         }
-        Ok(Err(error)) => return Err(ControlPlaneError::Failed { reason: error.to_string() }),
+        Ok(Err(error)) => {
+            return Err(ControlPlaneError::Failed {
+                reason: error.to_string(),
+            });
+        }
         Ok(Ok(())) => {}
     }
     // `initialize` returns once the membership entry is in the log; wait until it is visible in
@@ -118,7 +141,9 @@ pub async fn init(
     let metrics = wait
         .metrics(is_initialized, "membership after init")
         .await
-        .map_err(|e| ControlPlaneError::Failed { reason: e.to_string() })?;
+        .map_err(|e| ControlPlaneError::Failed {
+            reason: e.to_string(),
+        })?;
     Ok(cluster_state(&metrics))
 }
 
@@ -129,13 +154,21 @@ pub async fn add_learner(
     request: AddLearnerRequest,
 ) -> Result<ClusterState, ControlPlaneError> {
     validate::nodes(std::slice::from_ref(&request.learner)).map_err(invalid)?;
-    let metrics = raft.metrics().borrow().clone();
+    let metrics = raft.metrics().borrow_watched().clone();
     let initialized = is_initialized(&metrics);
     if !initialized {
         return Err(ControlPlaneError::NotInitialized);
     }
-    if metrics.membership_config.membership().voter_ids().any(|id| id == request.learner.id) {
-        return Err(invalid(format!("node {} is already a voter", request.learner.id)));
+    if metrics
+        .membership_config
+        .membership()
+        .voter_ids()
+        .any(|id| id == request.learner.id)
+    {
+        return Err(invalid(format!(
+            "node {} is already a voter",
+            request.learner.id
+        )));
     }
     let info = resolver.member_info(&request.learner)?;
     let result =
@@ -153,13 +186,17 @@ pub async fn change_membership(
     request: ChangeMembershipRequest,
 ) -> Result<ClusterState, ControlPlaneError> {
     validate::change_membership(&request).map_err(invalid)?;
-    let metrics = raft.metrics().borrow().clone();
+    let metrics = raft.metrics().borrow_watched().clone();
     let initialized = is_initialized(&metrics);
     if !initialized {
         return Err(ControlPlaneError::NotInitialized);
     }
     let membership = metrics.membership_config.membership();
-    if let Some(unknown) = request.members.iter().find(|id| membership.get_node(id).is_none()) {
+    if let Some(unknown) = request
+        .members
+        .iter()
+        .find(|id| membership.get_node(id).is_none())
+    {
         return Err(invalid(format!(
             "node {unknown} is neither a member nor a learner: add it as a learner first"
         )));
@@ -175,7 +212,7 @@ pub async fn change_membership(
 
 /// The membership as this node has it.
 pub fn current_state(raft: &AspenRaft) -> Result<ClusterState, ControlPlaneError> {
-    let metrics = raft.metrics().borrow().clone();
+    let metrics = raft.metrics().borrow_watched().clone();
     if !is_initialized(&metrics) {
         return Err(ControlPlaneError::NotInitialized);
     }

@@ -5,26 +5,19 @@ use openraft::error::{ClientWriteError, ForwardToLeader, LinearizableReadError, 
 use super::AspenTypeConfig;
 use crate::api::{ControlPlaneError, KeyValueStoreError};
 
-/// A Raft error that says "ask the leader", with what we know about the leader.
-pub(crate) fn forward_target(
-    forward: &ForwardToLeader<AspenTypeConfig>,
-) -> (Option<u64>, Option<super::RaftMemberInfo>) {
-    (forward.leader_id, forward.leader_node.clone())
-}
-
 /// Maps a client-write error of a data-plane request.
 pub(crate) fn write_error(
     error: RaftError<AspenTypeConfig, ClientWriteError<AspenTypeConfig>>,
 ) -> KeyValueStoreError {
     match error {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => {
-            not_leader_kv(&forward)
-        }
+        RaftError::APIError(ClientWriteError::ForwardToLeader(forward)) => not_leader_kv(&forward),
         RaftError::APIError(ClientWriteError::LogEntryDiscarded(_)) => KeyValueStoreError::Failed {
             reason: "leader changed while the write was in flight; it may or may not be applied"
                 .into(),
         },
-        other => KeyValueStoreError::Failed { reason: other.to_string() },
+        other => KeyValueStoreError::Failed {
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -36,14 +29,19 @@ pub(crate) fn read_error(
         RaftError::APIError(LinearizableReadError::ForwardToLeader(forward)) => {
             not_leader_kv(&forward)
         }
-        other => KeyValueStoreError::Failed { reason: other.to_string() },
+        other => KeyValueStoreError::Failed {
+            reason: other.to_string(),
+        },
     }
 }
 
 fn not_leader_kv(forward: &ForwardToLeader<AspenTypeConfig>) -> KeyValueStoreError {
     KeyValueStoreError::NotLeader {
         leader: forward.leader_id,
-        leader_addr: forward.leader_node.as_ref().map(|node| node.api_addr.clone()),
+        leader_addr: forward
+            .leader_node
+            .as_ref()
+            .map(|node| node.api_addr.clone()),
     }
 }
 
@@ -59,12 +57,19 @@ pub(crate) fn control_error(
             }
             ControlPlaneError::NotLeader {
                 leader: forward.leader_id,
-                leader_addr: forward.leader_node.as_ref().map(|node| node.api_addr.clone()),
+                leader_addr: forward
+                    .leader_node
+                    .as_ref()
+                    .map(|node| node.api_addr.clone()),
             }
         }
         RaftError::APIError(ClientWriteError::ChangeMembershipError(change)) => {
-            ControlPlaneError::InvalidRequest { reason: change.to_string() }
+            ControlPlaneError::InvalidRequest {
+                reason: change.to_string(),
+            }
         }
-        other => ControlPlaneError::Failed { reason: other.to_string() },
+        other => ControlPlaneError::Failed {
+            reason: other.to_string(),
+        },
     }
 }

@@ -4,6 +4,7 @@
 //! Raft RPC server calls them for requests forwarded to this node, and never forwards again, so
 //! a request crosses the network at most once.
 
+use openraft::async_runtime::watch::WatchReceiver;
 use std::time::Duration;
 
 use openraft::ReadPolicy;
@@ -38,7 +39,7 @@ fn timed_out(what: &str) -> KeyValueStoreError {
 fn not_initialized_or(raft: &AspenRaft, error: KeyValueStoreError) -> KeyValueStoreError {
     match error {
         KeyValueStoreError::NotLeader { leader: None, .. }
-            if !super::control::is_initialized(&raft.metrics().borrow()) =>
+            if !super::control::is_initialized(&raft.metrics().borrow_watched()) =>
         {
             KeyValueStoreError::NotInitialized
         }
@@ -58,7 +59,10 @@ pub async fn write(
         .map_err(|_| timed_out("write"))?
         .map_err(|error| not_initialized_or(raft, write_error(error)))?;
     match response.data {
-        WriteOutcome::Applied => Ok(WriteResult { command, log_index: response.log_id.index }),
+        WriteOutcome::Applied => Ok(WriteResult {
+            command,
+            log_index: response.log_id.index,
+        }),
         WriteOutcome::CompareAndSwapMismatch { current } => match command {
             WriteCommand::CompareAndSwap { key, .. } => {
                 Err(KeyValueStoreError::CompareAndSwapFailed { key, current })
@@ -73,15 +77,20 @@ pub async fn write(
 /// Confirms leadership with a read index and waits until this node has applied up to it, so
 /// a read that follows sees every write acknowledged before it began.
 async fn linearize(raft: &AspenRaft) -> Result<(), KeyValueStoreError> {
-    tokio::time::timeout(request_timeout(), raft.ensure_linearizable(ReadPolicy::ReadIndex))
-        .await
-        .map_err(|_| timed_out("linearizable read"))?
-        .map_err(|error| not_initialized_or(raft, read_error(error)))?;
+    tokio::time::timeout(
+        request_timeout(),
+        raft.ensure_linearizable(ReadPolicy::ReadIndex),
+    )
+    .await
+    .map_err(|_| timed_out("linearizable read"))?
+    .map_err(|error| not_initialized_or(raft, read_error(error)))?;
     Ok(())
 }
 
 fn storage_failed(error: crate::storage::StorageError) -> KeyValueStoreError {
-    KeyValueStoreError::Failed { reason: error.to_string() }
+    KeyValueStoreError::Failed {
+        reason: error.to_string(),
+    }
 }
 
 /// Reads one key linearizably on this node, as leader.
@@ -93,7 +102,10 @@ pub async fn read(
     validate::key(&request.key).map_err(invalid)?;
     linearize(raft).await?;
     match reader.get(&request.key).await.map_err(storage_failed)? {
-        Some(value) => Ok(ReadResult { key: request.key, value }),
+        Some(value) => Ok(ReadResult {
+            key: request.key,
+            value,
+        }),
         None => Err(KeyValueStoreError::NotFound { key: request.key }),
     }
 }
@@ -106,8 +118,10 @@ pub async fn scan(
 ) -> Result<ScanResult, KeyValueStoreError> {
     let limit = validate::scan(&request).map_err(invalid)?;
     linearize(raft).await?;
-    let (entries, truncated) =
-        reader.scan(&request.prefix, limit).await.map_err(storage_failed)?;
+    let (entries, truncated) = reader
+        .scan(&request.prefix, limit)
+        .await
+        .map_err(storage_failed)?;
     Ok(ScanResult { entries, truncated })
 }
 
@@ -128,7 +142,9 @@ impl LocalKv {
 
 /// The error while the RaftActor is (re)starting.
 pub fn restarting() -> KeyValueStoreError {
-    KeyValueStoreError::Failed { reason: "the node's Raft is restarting; retry".into() }
+    KeyValueStoreError::Failed {
+        reason: "the node's Raft is restarting; retry".into(),
+    }
 }
 
 #[async_trait::async_trait]

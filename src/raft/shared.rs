@@ -17,7 +17,9 @@ pub struct SharedRaft {
 
 impl std::fmt::Debug for SharedRaft {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedRaft").field("running", &self.get().is_some()).finish()
+        f.debug_struct("SharedRaft")
+            .field("running", &self.get().is_some())
+            .finish()
     }
 }
 
@@ -34,7 +36,10 @@ impl SharedRaft {
 
     /// Puts a new handle in the slot and returns the one it replaces.
     pub fn set(&self, raft: AspenRaft) -> Option<AspenRaft> {
-        self.slot.write().unwrap_or_else(|e| e.into_inner()).replace(raft)
+        self.slot
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(raft)
     }
 
     /// Empties the slot and returns what it held.

@@ -1,4 +1,47 @@
-//! Storage on redb (being written).
+//! Storage: the Raft log, the vote and the state machine of a node, in one redb database.
+//!
+//! [`RedbStore::open`] opens (or creates) `aspen.redb` in the node's data dir, or an in-memory
+//! database without one, and stamps the node id in it. From the open store come:
+//!
+//! - [`RedbLogStore`]: openraft's `RaftLogStorage` (and its log reader). Entries live in the
+//!   `log` table by index; vote, committed and last purged ids in the `meta` table. Each
+//!   `append` is one durable transaction, however many entries it carries.
+//! - [`RedbStateMachine`]: openraft's `RaftStateMachine` and snapshot builder. `apply` batches
+//!   the entries the stream has ready into one durable transaction that changes the `kv` table
+//!   (through [`crate::api::apply::apply_command`], shared with the deterministic backend) and
+//!   records `last_applied` and the membership, then answers every client.
+//! - [`StateReader`]: local reads (`get`, `scan`, [`StateDigest`]) for the data path.
+//! - `StorageActor`: the supervised actor that reports the database's health and size.
+//!
+//! The handles share the database and keep no state of their own, so a RaftActor restarted by
+//! its supervisor creates them again and finds every committed write. redb calls block on the
+//! disk; the async trait methods run them on tokio's blocking pool.
+//!
+//! Caveats:
+//! - A snapshot is built and installed in memory as one postcard blob (bounded by
+//!   `SNAPSHOT_BYTES_MAX`); a state machine of many gigabytes would need a streamed format.
+//! - The digest is a 64-bit FNV-1a hash: it detects divergent replicas, it does not
+//!   authenticate them.
+//! - `save_committed` is not fsynced on its own; losing it costs re-applying less on restart,
+//!   never correctness, because the state machine itself is durable.
+//! - There is no compaction of the database file: redb reuses freed pages, but the file does
+//!   not shrink after a purge.
 
-/// Stand-in until the redb state machine lands.
-pub type RedbStateMachine = ();
+mod actor;
+mod error;
+mod log_store;
+mod reader;
+mod schema;
+mod snapshot;
+mod state_machine;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+pub use actor::{StorageActor, StorageActorMessage};
+pub use error::StorageError;
+pub use log_store::RedbLogStore;
+pub use reader::{StateDigest, StateReader};
+pub use state_machine::RedbStateMachine;
+pub use store::{DATABASE_FILE_NAME, RedbStore};

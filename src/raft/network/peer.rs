@@ -1,0 +1,333 @@
+//! The Raft network to one peer: openraft's `RaftNetworkV2` over the shared connection cache.
+//!
+//! Errors are mapped for openraft's retry logic. Anything that means "the peer cannot serve
+//! this now" (no address, no connection, a broken stream, a peer whose Raft is restarting or
+//! failed, a refused request) is `Unreachable`, so openraft backs off. A reply that does not
+//! come back in time is `Network`, which openraft retries a few times at once before backing
+//! off; `Timeout` would fit better but must name this node's id, which the factory does not
+//! know.
+
+use std::future::Future;
+use std::time::Duration;
+
+use iroh::EndpointAddr;
+use irpc::Channels;
+use irpc::channel::oneshot;
+use openraft::entry::RaftEntry;
+use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use serde::de::DeserializeOwned;
+
+use super::connections::CallError;
+use super::factory::IrpcRaftNetworkFactory;
+use super::protocol::{
+    PreVoteRequest, RaftRpcProtocol, RemoteRaftError, RemoteRaftResult, SnapshotChunk,
+    SnapshotHeader,
+};
+use super::snapshot::snapshot_chunks;
+use crate::api::NodeId;
+use crate::limits::{RPC_MESSAGE_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SNAPSHOT_TIMEOUT_MS_MAX};
+use crate::raft::{AspenTypeConfig, LogId, RaftMemberInfo, Snapshot, SnapshotData, Vote};
+
+type C = AspenTypeConfig;
+
+/// The Raft network to one peer, made by [`IrpcRaftNetworkFactory`].
+#[derive(Debug)]
+pub struct IrpcRaftNetwork {
+    target: NodeId,
+    node: RaftMemberInfo,
+    factory: IrpcRaftNetworkFactory,
+}
+
+/// Why a Raft RPC failed, before it is fitted to the error type of the openraft method.
+enum Failure {
+    Unreachable(String),
+    TimedOut(String),
+}
+
+impl From<Failure> for RPCError<C> {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Unreachable(reason) => RPCError::Unreachable(Unreachable::from_string(reason)),
+            Failure::TimedOut(reason) => RPCError::Network(NetworkError::from_string(reason)),
+        }
+    }
+}
+
+impl From<Failure> for StreamingError<C> {
+    fn from(failure: Failure) -> Self {
+        StreamingError::from(RPCError::from(failure))
+    }
+}
+
+impl IrpcRaftNetwork {
+    pub(crate) fn new(
+        target: NodeId,
+        node: RaftMemberInfo,
+        factory: IrpcRaftNetworkFactory,
+    ) -> Self {
+        Self {
+            target,
+            node,
+            factory,
+        }
+    }
+
+    /// Resolved on every call, so that a peer added or moved after this network was made is
+    /// reached at its new address.
+    fn address(&self) -> Result<EndpointAddr, Failure> {
+        self.factory
+            .resolve(self.target, Some(&self.node))
+            .ok_or_else(|| {
+                Failure::Unreachable(format!("no address known for node {}", self.target))
+            })
+    }
+
+    async fn call<Req, Res>(
+        &self,
+        request: Req,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<Res, Failure>
+    where
+        Req: Channels<RaftRpcProtocol, Tx = oneshot::Sender<RemoteRaftResult<Res>>>,
+        RaftRpcProtocol: From<Req>,
+        Res: DeserializeOwned + Send + 'static,
+    {
+        let addr = self.address()?;
+        let result = self
+            .factory
+            .connections()
+            .call(&addr, request, timeout)
+            .await;
+        self.outcome(&addr, what, result)
+    }
+
+    /// Turns a call's result into openraft's terms, logging failures with the peer's ids: at
+    /// debug for the expected ones (a peer down or restarting, which openraft also reports),
+    /// at warn for a peer whose Raft failed or that refused the request.
+    fn outcome<Res>(
+        &self,
+        addr: &EndpointAddr,
+        what: &str,
+        result: Result<RemoteRaftResult<Res>, CallError>,
+    ) -> Result<Res, Failure> {
+        let target = self.target;
+        let (failure, notable) = match result {
+            Ok(Ok(response)) => return Ok(response),
+            Ok(Err(remote)) => {
+                let notable = remote != RemoteRaftError::Restarting;
+                let reason = format!("{what} to node {target}: {remote}");
+                (Failure::Unreachable(reason), notable)
+            }
+            Err(CallError::TimedOut(after)) => {
+                let reason = format!("{what} to node {target}: no reply within {after:?}");
+                (Failure::TimedOut(reason), false)
+            }
+            Err(error) => {
+                let reason = format!("{what} to node {target}: {error}");
+                (Failure::Unreachable(reason), false)
+            }
+        };
+        let (Failure::Unreachable(reason) | Failure::TimedOut(reason)) = &failure;
+        if notable {
+            tracing::warn!(target_node = target, peer = %addr.id, %reason, "Raft RPC failed");
+        } else {
+            tracing::debug!(target_node = target, peer = %addr.id, %reason, "Raft RPC failed");
+        }
+        Err(failure)
+    }
+}
+
+/// The timeout of one RPC: openraft's soft TTL, which leaves it time to act before its hard
+/// limit cancels the call.
+fn rpc_timeout(option: &RPCOption, default_ms: u64) -> Duration {
+    match option.soft_ttl() {
+        ttl if ttl.is_zero() => Duration::from_millis(default_ms),
+        ttl => ttl,
+    }
+}
+
+/// Cuts `request` to the longest prefix of its entries that fits in `bytes_max` encoded
+/// bytes, returning the last log id sent when it was cut. openraft accepts this as a partial
+/// success and sends the rest next, so an oversized batch never stalls replication.
+pub(crate) fn fit_append_entries(
+    mut request: AppendEntriesRequest<C>,
+    bytes_max: usize,
+) -> Result<(AppendEntriesRequest<C>, Option<LogId>), String> {
+    let total = encoded_size(&request)?;
+    if total <= bytes_max {
+        return Ok((request, None));
+    }
+    let mut entry_sizes = Vec::with_capacity(request.entries.len());
+    for entry in &request.entries {
+        entry_sizes.push(encoded_size(entry)?);
+    }
+    // Everything but the entries. The length prefix of the entry list only shrinks as entries
+    // are dropped, so this never underestimates what the cut request needs.
+    let mut used = total - entry_sizes.iter().sum::<usize>();
+    let fitting = entry_sizes.iter().take_while(|&&bytes| {
+        used += bytes;
+        used <= bytes_max
+    });
+    let count = fitting.count();
+    if count == 0 {
+        return Err(format!(
+            "the first log entry does not fit in one RPC message of {bytes_max} bytes"
+        ));
+    }
+    request.entries.truncate(count);
+    let last = request.entries.last().map(|entry| entry.log_id());
+    // The receiver must not learn of a commit beyond what it was sent.
+    request.leader_commit = request.leader_commit.min(last);
+    Ok((request, last))
+}
+
+/// A named function rather than a closure: the chunk iterator lives across awaits, and only a
+/// function item is general enough over the borrow's lifetime for the future to stay `Send`.
+fn owned_chunk(chunk: &[u8]) -> SnapshotChunk {
+    SnapshotChunk(chunk.to_vec())
+}
+
+/// The size of a value as irpc puts it on the wire (postcard), without encoding it.
+fn encoded_size(value: &impl serde::Serialize) -> Result<usize, String> {
+    postcard::experimental::serialized_size(value)
+        .map_err(|error| format!("cannot encode: {error}"))
+}
+
+impl RaftNetworkV2<C> for IrpcRaftNetwork {
+    type SnapshotData = SnapshotData;
+
+    async fn append_entries(
+        &mut self,
+        request: AppendEntriesRequest<C>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<C>, RPCError<C>> {
+        let (request, cut_at) =
+            fit_append_entries(request, RPC_MESSAGE_BYTES_MAX).map_err(|reason| {
+                // WRITE_COMMAND_BYTES_MAX keeps every entry far below the message limit, so
+                // this is a bug in the limits; say so loudly, but keep the node running.
+                tracing::warn!(target_node = self.target, %reason, "append entries not sent");
+                Failure::Unreachable(format!("append entries: {reason}"))
+            })?;
+        let timeout = rpc_timeout(&option, RPC_TIMEOUT_MS_DEFAULT);
+        let response = self.call(request, timeout, "append entries").await?;
+        Ok(match (response, cut_at) {
+            (AppendEntriesResponse::Success, Some(last)) => {
+                AppendEntriesResponse::PartialSuccess(Some(last))
+            }
+            (response, _) => response,
+        })
+    }
+
+    async fn vote(
+        &mut self,
+        request: VoteRequest<C>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
+        let timeout = rpc_timeout(&option, RPC_TIMEOUT_MS_DEFAULT);
+        Ok(self.call(request, timeout, "vote").await?)
+    }
+
+    async fn pre_vote(
+        &mut self,
+        request: VoteRequest<C>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
+        let timeout = rpc_timeout(&option, RPC_TIMEOUT_MS_DEFAULT);
+        Ok(self
+            .call(PreVoteRequest(request), timeout, "pre-vote")
+            .await?)
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
+        let data = snapshot.snapshot.into_inner();
+        let chunks = snapshot_chunks(&data)
+            .map_err(|error| {
+                Failure::Unreachable(format!("snapshot to node {}: {error}", self.target))
+            })?
+            .map(owned_chunk);
+        let header = SnapshotHeader {
+            vote,
+            meta: snapshot.meta,
+            total_bytes: data.len() as u64,
+        };
+        let addr = self.address()?;
+        let timeout = rpc_timeout(&option, SNAPSHOT_TIMEOUT_MS_MAX);
+        let transfer = self
+            .factory
+            .connections()
+            .call_streaming(&addr, header, chunks, timeout);
+        // Dropping the transfer finishes the stream short of its declared size, so the receiver
+        // discards what it got.
+        tokio::select! {
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            result = transfer => Ok(self.outcome(&addr, "snapshot", result)?),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::EntryPayload;
+
+    use super::*;
+    use crate::api::WriteCommand;
+    use crate::limits::VALUE_BYTES_MAX;
+    use crate::raft::Entry;
+
+    fn entry(index: u64, value_bytes: usize) -> Entry {
+        let command = WriteCommand::Set {
+            key: "k".into(),
+            value: "v".repeat(value_bytes),
+        };
+        Entry::new(LogId::new(1.into(), index), EntryPayload::Normal(command))
+    }
+
+    fn request(entries: Vec<Entry>) -> AppendEntriesRequest<C> {
+        AppendEntriesRequest {
+            vote: Vote::new_committed(1, 1),
+            prev_log_id: Some(LogId::new(1.into(), 0)),
+            entries,
+            leader_commit: Some(LogId::new(1.into(), 5)),
+        }
+    }
+
+    #[test]
+    fn a_batch_that_fits_is_sent_whole() {
+        let (sent, cut_at) =
+            fit_append_entries(request(vec![entry(1, 10), entry(2, 10)]), 1024).expect("fits");
+        assert_eq!((sent.entries.len(), cut_at), (2, None));
+        assert_eq!(sent.leader_commit, Some(LogId::new(1.into(), 5)));
+    }
+
+    #[test]
+    fn an_oversized_batch_is_cut_to_a_prefix_and_commit_is_capped() {
+        let entries = (1..=5).map(|index| entry(index, VALUE_BYTES_MAX)).collect();
+        let (sent, cut_at) =
+            fit_append_entries(request(entries), 3 * VALUE_BYTES_MAX + 1024).expect("cut");
+        assert_eq!(sent.entries.len(), 3);
+        assert_eq!(cut_at, Some(LogId::new(1.into(), 3)));
+        assert_eq!(
+            sent.leader_commit,
+            Some(LogId::new(1.into(), 3)),
+            "commit not past the cut"
+        );
+        assert!(encoded_size(&sent).expect("size") <= 3 * VALUE_BYTES_MAX + 1024);
+    }
+
+    #[test]
+    fn an_entry_larger_than_a_message_is_an_error_not_a_panic() {
+        let result = fit_append_entries(request(vec![entry(1, 4096)]), 1024);
+        assert!(result.expect_err("cannot fit").contains("does not fit"));
+    }
+}

@@ -1,0 +1,249 @@
+//! The server side: an iroh protocol handler that checks who calls, then hands each request to
+//! the node's current Raft instance or, for forwarded client requests, to [`LocalRequests`].
+//!
+//! Every request runs in its own task, so a snapshot being received never delays a heartbeat
+//! on the same connection. In-flight requests per connection are bounded by QUIC's limit on
+//! concurrent streams (100 by default), because a request holds its stream until it replies.
+
+use std::io::{Cursor, ErrorKind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use iroh::EndpointId;
+use iroh::endpoint::Connection;
+use iroh::protocol::{AcceptError, ProtocolHandler};
+use irpc::channel::{mpsc, oneshot};
+use irpc::{RpcMessage, WithChannels};
+use openraft::error::RaftError;
+use openraft::raft::SnapshotResponse;
+
+use super::protocol::{
+    CLOSE_CODE_MALFORMED, CLOSE_CODE_REFUSED, RaftRpcMessage, RaftRpcProtocol, RemoteRaftError,
+    RemoteRaftResult, SnapshotChunk, SnapshotHeader,
+};
+use super::snapshot::SnapshotAssembler;
+use crate::api::{
+    KeyValueStoreError, ReadRequest, ReadResult, ScanRequest, ScanResult, WriteRequest, WriteResult,
+};
+use crate::limits::SNAPSHOT_TIMEOUT_MS_MAX;
+use crate::raft::{AspenTypeConfig, SharedRaft, Snapshot};
+
+/// Decides whether an endpoint may call Raft RPC on this node (members and learners of the
+/// cluster only). Consulted when a connection arrives and again before every request, so a
+/// node removed from the cluster loses an open connection too.
+pub type AccessPolicy = Arc<dyn Fn(&EndpointId) -> bool + Send + Sync>;
+
+/// Executes client requests forwarded to this node, as leader, without forwarding them again:
+/// a request crosses the network at most once. It also owns the answer while Raft restarts
+/// (`Failed`), so the data path has one place that decides it.
+#[async_trait::async_trait]
+pub trait LocalRequests: Send + Sync + 'static {
+    /// Applies a write through this node's Raft.
+    async fn write(&self, request: WriteRequest) -> Result<WriteResult, KeyValueStoreError>;
+    /// Reads one key linearizably on this node.
+    async fn read(&self, request: ReadRequest) -> Result<ReadResult, KeyValueStoreError>;
+    /// Scans a prefix linearizably on this node.
+    async fn scan(&self, request: ScanRequest) -> Result<ScanResult, KeyValueStoreError>;
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    accepted: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// Serves Raft RPC on [`super::RAFT_ALPN`]; register it on the node's iroh router. Clones
+/// share the counters.
+#[derive(Clone)]
+pub struct RaftRpcServer {
+    raft: SharedRaft,
+    local: Arc<dyn LocalRequests>,
+    access: AccessPolicy,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for RaftRpcServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftRpcServer")
+            .field("raft", &self.raft)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+type Message<T> = WithChannels<T, RaftRpcProtocol>;
+
+impl RaftRpcServer {
+    /// A server handing Raft RPCs to the instance in `raft`, forwarded requests to `local`,
+    /// and accepting only the endpoints `access` allows.
+    pub fn new(raft: SharedRaft, local: Arc<dyn LocalRequests>, access: AccessPolicy) -> Self {
+        Self {
+            raft,
+            local,
+            access,
+            counters: Arc::default(),
+        }
+    }
+
+    /// Connections accepted since the server was made.
+    pub fn accepted_connections(&self) -> u64 {
+        self.counters.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed because the access policy refused the caller.
+    pub fn refused_connections(&self) -> u64 {
+        self.counters.refused.load(Ordering::Relaxed)
+    }
+
+    /// Closes the connection when `peer` may not call; true when it may.
+    fn admit(&self, connection: &Connection, peer: EndpointId) -> bool {
+        if (self.access)(&peer) {
+            return true;
+        }
+        self.counters.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%peer, "refused Raft RPC from an endpoint that is not in the cluster");
+        connection.close(CLOSE_CODE_REFUSED.into(), b"not a member of this cluster");
+        false
+    }
+
+    async fn on_message(self, peer: EndpointId, message: RaftRpcMessage) {
+        match message {
+            RaftRpcMessage::AppendEntries(message) => {
+                let WithChannels { inner, tx, .. } = message;
+                let result = match self.raft.get() {
+                    Some(raft) => raft
+                        .append_entries(inner)
+                        .await
+                        .map_err(RemoteRaftError::Raft),
+                    None => Err(RemoteRaftError::Restarting),
+                };
+                reply(peer, "append entries", tx, result).await;
+            }
+            RaftRpcMessage::Vote(message) => {
+                let WithChannels { inner, tx, .. } = message;
+                let result = match self.raft.get() {
+                    Some(raft) => raft.vote(inner).await.map_err(RemoteRaftError::Raft),
+                    None => Err(RemoteRaftError::Restarting),
+                };
+                reply(peer, "vote", tx, result).await;
+            }
+            RaftRpcMessage::PreVote(message) => {
+                let WithChannels { inner, tx, .. } = message;
+                let result = match self.raft.get() {
+                    Some(raft) => raft.pre_vote(inner.0).await.map_err(RemoteRaftError::Raft),
+                    None => Err(RemoteRaftError::Restarting),
+                };
+                reply(peer, "pre-vote", tx, result).await;
+            }
+            RaftRpcMessage::InstallSnapshot(message) => {
+                self.on_install_snapshot(peer, message).await
+            }
+            RaftRpcMessage::ForwardWrite(message) => {
+                let WithChannels { inner, tx, .. } = message;
+                reply(peer, "forwarded write", tx, self.local.write(inner).await).await;
+            }
+            RaftRpcMessage::ForwardRead(message) => {
+                let WithChannels { inner, tx, .. } = message;
+                reply(peer, "forwarded read", tx, self.local.read(inner).await).await;
+            }
+            RaftRpcMessage::ForwardScan(message) => {
+                let WithChannels { inner, tx, .. } = message;
+                reply(peer, "forwarded scan", tx, self.local.scan(inner).await).await;
+            }
+        }
+    }
+
+    async fn on_install_snapshot(&self, peer: EndpointId, message: Message<SnapshotHeader>) {
+        let WithChannels {
+            inner: header,
+            tx,
+            rx,
+            ..
+        } = message;
+        let result = self.receive_and_install(header, rx).await;
+        if let Err(error) = &result {
+            tracing::warn!(%peer, %error, "snapshot from peer not installed");
+        }
+        reply(peer, "install snapshot", tx, result).await;
+    }
+
+    async fn receive_and_install(
+        &self,
+        header: SnapshotHeader,
+        mut chunks: mpsc::Receiver<SnapshotChunk>,
+    ) -> RemoteRaftResult<SnapshotResponse<AspenTypeConfig>> {
+        // Refuse before the transfer rather than after it, not to waste the bandwidth.
+        if self.raft.get().is_none() {
+            return Err(RemoteRaftError::Restarting);
+        }
+        let refused = |reason: String| RemoteRaftError::Refused { reason };
+        let mut assembler =
+            SnapshotAssembler::new(header.total_bytes).map_err(|e| refused(e.to_string()))?;
+        let receive = async {
+            while let Some(SnapshotChunk(chunk)) = chunks
+                .recv()
+                .await
+                .map_err(|e| refused(format!("snapshot stream failed: {e:#}")))?
+            {
+                assembler.push(&chunk).map_err(|e| refused(e.to_string()))?;
+            }
+            Ok(())
+        };
+        let limit = Duration::from_millis(SNAPSHOT_TIMEOUT_MS_MAX);
+        tokio::time::timeout(limit, receive).await.map_err(|_| {
+            refused(format!(
+                "snapshot not received within {SNAPSHOT_TIMEOUT_MS_MAX} ms"
+            ))
+        })??;
+        let data = assembler.finish().map_err(|e| refused(e.to_string()))?;
+        // Raft may have restarted during the transfer: install into the instance running now.
+        let raft = self.raft.get().ok_or(RemoteRaftError::Restarting)?;
+        let snapshot = Snapshot {
+            meta: header.meta,
+            snapshot: Cursor::new(data),
+        };
+        raft.install_full_snapshot(header.vote, snapshot)
+            .await
+            .map_err(|fatal| RemoteRaftError::Raft(RaftError::Fatal(fatal)))
+    }
+}
+
+async fn reply<T: RpcMessage>(peer: EndpointId, what: &str, tx: oneshot::Sender<T>, value: T) {
+    // The caller gave up (timeout, cancelled replication) or the connection broke; openraft on
+    // the other side retries, so there is nothing to do but note it.
+    if let Err(error) = tx.send(value).await {
+        tracing::debug!(%peer, what, error = %format!("{error:#}"), "Raft RPC reply not delivered");
+    }
+}
+
+impl ProtocolHandler for RaftRpcServer {
+    async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
+        let peer = connection.remote_id();
+        if !self.admit(&connection, peer) {
+            return Ok(());
+        }
+        self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%peer, "Raft RPC connection accepted");
+        loop {
+            let message = match irpc_iroh::read_request::<RaftRpcProtocol>(&connection).await {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(error) if error.kind() == ErrorKind::InvalidData => {
+                    tracing::warn!(%peer, %error, "malformed Raft RPC request; closing the connection");
+                    connection.close(CLOSE_CODE_MALFORMED.into(), b"malformed request");
+                    break;
+                }
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "Raft RPC connection ended");
+                    break;
+                }
+            };
+            if !self.admit(&connection, peer) {
+                break;
+            }
+            tokio::spawn(self.clone().on_message(peer, message));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,140 @@
+//! [`RedbStore`]: the node's one open database, and the handles it gives out.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::backends::InMemoryBackend;
+use redb::{Database, ReadableDatabase};
+
+use super::schema::{
+    KV_TABLE, LOG_TABLE, META_NODE_ID, META_SCHEMA_VERSION, META_TABLE, SCHEMA_VERSION,
+    SNAPSHOT_TABLE, get_record, put_record,
+};
+use super::{RedbLogStore, RedbStateMachine, StateReader, StorageError};
+
+/// The file name of the database inside a node's data dir.
+pub const DATABASE_FILE_NAME: &str = "aspen.redb";
+
+/// A node's open redb database. Cheap to clone: clones share the database.
+///
+/// redb locks the file, so a process opens it once (in `bootstrap_node`) and hands out the log
+/// store, the state machine and readers from here. Those handles keep no state of their own
+/// beyond the database: a RaftActor restarted by its supervisor builds new ones and finds
+/// everything that was committed.
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// Opens (or creates) the database of node `node_id`: `dir/aspen.redb` when a data dir is
+    /// given (the dir is created), or a fresh in-memory database otherwise.
+    ///
+    /// The first open stamps the node id; a later open with another id fails with
+    /// [`StorageError::NodeIdMismatch`], so that a node never adopts another node's log and vote.
+    /// This blocks on the disk; it runs once, before the node's actors start.
+    pub fn open(data_dir: Option<&Path>, node_id: u64) -> Result<RedbStore, StorageError> {
+        let (db, path) = match data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                let path = dir.join(DATABASE_FILE_NAME);
+                (Database::create(&path)?, Some(path))
+            }
+            None => (
+                Database::builder().create_with_backend(InMemoryBackend::new())?,
+                None,
+            ),
+        };
+        stamp(&db, node_id)?;
+        Ok(RedbStore {
+            db: Arc::new(db),
+            path,
+        })
+    }
+
+    /// The Raft log store over this database. Each call loads the log state from disk.
+    pub fn log_store(&self) -> RedbLogStore {
+        RedbLogStore::new(self.db.clone())
+    }
+
+    /// The Raft state machine over this database. Each call loads its state from disk.
+    pub fn state_machine(&self) -> RedbStateMachine {
+        RedbStateMachine::new(self.db.clone())
+    }
+
+    /// A reader of the applied key-value state, for local reads on the data path.
+    pub fn reader(&self) -> StateReader {
+        StateReader::new(self.db.clone())
+    }
+
+    /// The database file, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The size of the database file in bytes; 0 in memory or if the size cannot be read (this
+    /// is a gauge, not a check: [`RedbStore::check_health`] reports failures).
+    pub fn disk_usage_bytes(&self) -> u64 {
+        self.path
+            .as_ref()
+            .and_then(|path| std::fs::metadata(path).ok())
+            .map_or(0, |m| m.len())
+    }
+
+    /// The database itself, for tests of the blocking functions.
+    #[cfg(test)]
+    pub(super) fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Checks that the database still answers: a read transaction opens and reads the meta
+    /// table. Cheap (no disk write), so a supervisor may call it from an async handler.
+    pub fn check_health(&self) -> Result<(), StorageError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META_TABLE)?;
+        let _: Option<u64> = get_record(&meta, &META_NODE_ID)?;
+        Ok(())
+    }
+}
+
+/// Creates every table (so that readers never meet a missing one), then stamps or checks the
+/// layout version and the node id, all in one transaction.
+fn stamp(db: &Database, node_id: u64) -> Result<(), StorageError> {
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(LOG_TABLE)?;
+        txn.open_table(KV_TABLE)?;
+        txn.open_table(SNAPSHOT_TABLE)?;
+        let mut meta = txn.open_table(META_TABLE)?;
+        match get_record(&meta, &META_SCHEMA_VERSION)? {
+            None => put_record(&mut meta, &META_SCHEMA_VERSION, &SCHEMA_VERSION)?,
+            Some(SCHEMA_VERSION) => {}
+            Some(other) => {
+                return Err(StorageError::Corrupt {
+                    reason: format!("layout version {other}, this build reads {SCHEMA_VERSION}"),
+                });
+            }
+        }
+        match get_record(&meta, &META_NODE_ID)? {
+            None => put_record(&mut meta, &META_NODE_ID, &node_id)?,
+            Some(stored) if stored == node_id => {}
+            Some(stored) => {
+                return Err(StorageError::NodeIdMismatch {
+                    stored,
+                    given: node_id,
+                });
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}

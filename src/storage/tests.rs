@@ -1,0 +1,322 @@
+//! Unit tests of the storage module: what survives a reopen, who may open a database, how a
+//! snapshot moves state between nodes, and what a writer hears back through openraft.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+
+use futures::stream;
+use openraft::entry::RaftEntry;
+use openraft::storage::{
+    EntryResponder, IOFlushed, RaftLogReader, RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine,
+};
+use openraft::type_config::TypeConfigExt;
+use openraft::{Membership, StoredMembership};
+
+use super::state_machine::apply_entries;
+use super::{RedbStore, StorageError};
+use crate::api::{WriteCommand, WriteOutcome};
+use crate::raft::{AspenTypeConfig, Entry, LogId, RaftMemberInfo, Vote};
+
+mod single_node;
+
+fn log_id(term: u64, index: u64) -> LogId {
+    LogId::new(term.into(), index)
+}
+
+fn set(key: &str, value: &str) -> WriteCommand {
+    WriteCommand::Set {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+fn normal(term: u64, index: u64, command: WriteCommand) -> Entry {
+    Entry::new_normal(log_id(term, index), command)
+}
+
+/// A membership of voters `ids`, with node 1 carrying a real iroh endpoint address so that its
+/// encoding is exercised too.
+fn membership(ids: &[u64]) -> Membership<u64, RaftMemberInfo> {
+    let nodes: BTreeMap<u64, RaftMemberInfo> = ids
+        .iter()
+        .map(|&id| {
+            let endpoint = (id == 1).then(|| {
+                let secret = iroh::SecretKey::from_bytes(&[7; 32]);
+                iroh::EndpointAddr::new(secret.public())
+            });
+            (
+                id,
+                RaftMemberInfo {
+                    api_addr: format!("node-{id}"),
+                    endpoint_addr: endpoint,
+                },
+            )
+        })
+        .collect();
+    let voters: BTreeSet<u64> = ids.iter().copied().collect();
+    Membership::new(vec![voters], nodes).expect("voters are nodes")
+}
+
+/// Appends `entries` and waits for the flush callback.
+async fn append(store: &mut super::RedbLogStore, entries: Vec<Entry>) {
+    let (sender, flushed) = AspenTypeConfig::oneshot();
+    store
+        .append(entries, IOFlushed::signal(sender))
+        .await
+        .expect("append");
+    flushed
+        .await
+        .expect("flush callback sent")
+        .expect("flushed without error");
+}
+
+#[tokio::test]
+async fn reopened_file_store_finds_log_vote_kv_and_membership() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = membership(&[1, 2]);
+    let vote = Vote::new_committed(3, 1);
+    let entries = vec![
+        Entry::new_membership(log_id(1, 0), config.clone()),
+        normal(1, 1, set("a", "1")),
+        Entry::new_blank(log_id(3, 2)),
+        normal(3, 3, set("b", "2")),
+    ];
+    {
+        let store = RedbStore::open(Some(dir.path()), 1).unwrap();
+        let mut log = store.log_store();
+        log.save_vote(&vote).await.unwrap();
+        append(&mut log, entries[..2].to_vec()).await;
+        append(&mut log, entries[2..].to_vec()).await;
+        log.save_committed(Some(log_id(3, 3))).await.unwrap();
+        store
+            .state_machine()
+            .apply(responderless(&entries))
+            .await
+            .unwrap();
+        assert!(store.disk_usage_bytes() > 0, "the file has data");
+    }
+
+    let store = RedbStore::open(Some(dir.path()), 1).unwrap();
+    assert_eq!(store.path(), Some(dir.path().join("aspen.redb").as_path()));
+    store.check_health().unwrap();
+    let mut log = store.log_store();
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(state.last_log_id, Some(log_id(3, 3)));
+    assert_eq!(state.last_purged_log_id, None);
+    assert_eq!(log.read_vote().await.unwrap(), Some(vote));
+    assert_eq!(log.read_committed().await.unwrap(), Some(log_id(3, 3)));
+    assert_eq!(log.try_get_log_entries(0..).await.unwrap(), entries);
+
+    let reader = store.reader();
+    assert_eq!(reader.get("a").await.unwrap().as_deref(), Some("1"));
+    assert_eq!(reader.get("b").await.unwrap().as_deref(), Some("2"));
+    assert_eq!(reader.last_applied().await.unwrap(), Some(log_id(3, 3)));
+    let stored = StoredMembership::new(Some(log_id(1, 0)), config);
+    assert_eq!(reader.membership().await.unwrap(), stored);
+    let (applied, applied_membership) = store.state_machine().applied_state().await.unwrap();
+    assert_eq!((applied, applied_membership), (Some(log_id(3, 3)), stored));
+}
+
+#[test]
+fn another_node_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(RedbStore::open(Some(dir.path()), 1).unwrap());
+    let refused = RedbStore::open(Some(dir.path()), 2).unwrap_err();
+    assert_eq!(
+        refused,
+        StorageError::NodeIdMismatch {
+            stored: 1,
+            given: 2
+        }
+    );
+    RedbStore::open(Some(dir.path()), 1).expect("the owner may still open it");
+}
+
+#[tokio::test]
+async fn purge_and_truncate_keep_the_right_entries() {
+    let store = RedbStore::open(None, 1).unwrap();
+    let mut log = store.log_store();
+    append(
+        &mut log,
+        (0..10)
+            .map(|index| Entry::new_blank(log_id(1, index)))
+            .collect(),
+    )
+    .await;
+    log.truncate_after(Some(log_id(1, 6))).await.unwrap();
+    log.purge(log_id(1, 2)).await.unwrap();
+    let indexes: Vec<u64> = log
+        .try_get_log_entries(0..)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.log_id.index)
+        .collect();
+    assert_eq!(
+        indexes,
+        [3, 4, 5, 6],
+        "purge is inclusive, truncate_after keeps its id"
+    );
+    let state = log.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(log_id(1, 2)));
+    assert_eq!(state.last_log_id, Some(log_id(1, 6)));
+}
+
+#[tokio::test]
+#[should_panic(expected = "without a gap or overlap")]
+async fn an_append_that_leaves_a_hole_is_a_bug() {
+    let store = RedbStore::open(None, 1).unwrap();
+    let mut log = store.log_store();
+    append(&mut log, vec![Entry::new_blank(log_id(1, 0))]).await;
+    append(&mut log, vec![Entry::new_blank(log_id(1, 2))]).await;
+}
+
+#[tokio::test]
+async fn a_snapshot_built_on_one_store_installs_on_another() {
+    let leader = RedbStore::open(None, 1).unwrap();
+    let entries = vec![
+        Entry::new_membership(log_id(1, 0), membership(&[1, 2])),
+        normal(1, 1, set("k1", "v1")),
+        normal(
+            1,
+            2,
+            WriteCommand::SetMulti {
+                pairs: vec![("k2".into(), "v2".into())],
+            },
+        ),
+        normal(1, 3, WriteCommand::Delete { key: "k1".into() }),
+    ];
+    let mut leader_machine = leader.state_machine();
+    leader_machine.apply(responderless(&entries)).await.unwrap();
+    let built = leader_machine.build_snapshot().await.unwrap();
+    assert_eq!(built.meta.last_log_id, Some(log_id(1, 3)));
+
+    let follower = RedbStore::open(None, 2).unwrap();
+    let mut follower_machine = follower.state_machine();
+    follower_machine
+        .apply(responderless(&[normal(1, 0, set("stale", "x"))]))
+        .await
+        .unwrap();
+    follower_machine
+        .install_snapshot(&built.meta, built.snapshot.clone())
+        .await
+        .unwrap();
+
+    let digest = follower.reader().digest().await.unwrap();
+    assert_eq!(digest, leader.reader().digest().await.unwrap());
+    assert_eq!(
+        digest.key_count, 1,
+        "only k2 is left, the stale key is gone"
+    );
+    assert_eq!(follower.reader().get("stale").await.unwrap(), None);
+    let current = follower_machine
+        .get_current_snapshot()
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(current.meta, built.meta);
+    assert_eq!(current.snapshot.get_ref(), built.snapshot.get_ref());
+    let applied = follower_machine.applied_state().await.unwrap();
+    assert_eq!(
+        applied,
+        (built.meta.last_log_id, built.meta.last_membership.clone())
+    );
+
+    let garbage = std::io::Cursor::new(vec![0xff; 16]);
+    let refused = follower_machine
+        .install_snapshot(&built.meta, garbage)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::InvalidData);
+    assert_eq!(
+        follower.reader().digest().await.unwrap(),
+        digest,
+        "a refused snapshot changes nothing"
+    );
+}
+
+#[test]
+fn snapshot_data_over_the_limit_is_refused() {
+    let limit = crate::limits::SNAPSHOT_BYTES_MAX as usize;
+    assert!(super::snapshot::check_size(limit).is_ok());
+    let refused = super::snapshot::check_size(limit + 1).unwrap_err();
+    assert!(
+        matches!(refused, StorageError::LimitExceeded { .. }),
+        "{refused}"
+    );
+}
+
+#[test]
+fn apply_answers_each_command() {
+    let store = RedbStore::open(None, 1).unwrap();
+    let cas = |expected: Option<&str>, new: &str| WriteCommand::CompareAndSwap {
+        key: "k".into(),
+        expected: expected.map(str::to_owned),
+        new_value: new.into(),
+    };
+    let pairs = vec![("a".into(), "1".into()), ("a".into(), "2".into())];
+    let entries = vec![
+        Entry::new_blank(log_id(1, 0)),
+        normal(1, 1, cas(None, "x")),
+        normal(1, 2, cas(None, "y")),
+        normal(1, 3, WriteCommand::SetMulti { pairs }),
+        normal(1, 4, cas(Some("x"), "z")),
+    ];
+    let outcomes = apply_entries(store.database(), &entries).unwrap();
+    let mismatch = WriteOutcome::CompareAndSwapMismatch {
+        current: Some("x".into()),
+    };
+    let applied = WriteOutcome::Applied;
+    assert_eq!(
+        outcomes,
+        [
+            applied.clone(),
+            applied.clone(),
+            mismatch,
+            applied.clone(),
+            applied
+        ]
+    );
+}
+
+#[tokio::test]
+async fn scan_stops_at_the_prefix_and_the_limit() {
+    let store = RedbStore::open(None, 1).unwrap();
+    let keys = ["a", "b/1", "b/2", "b/3", "c"];
+    let entries: Vec<Entry> = keys
+        .iter()
+        .zip(0..)
+        .map(|(key, index)| normal(1, index, set(key, "v")))
+        .collect();
+    store
+        .state_machine()
+        .apply(responderless(&entries))
+        .await
+        .unwrap();
+    let reader = store.reader();
+    let (found, truncated) = reader.scan("b/", 2).await.unwrap();
+    assert_eq!(
+        found,
+        [
+            ("b/1".to_string(), "v".to_string()),
+            ("b/2".into(), "v".into())
+        ]
+    );
+    assert!(truncated, "b/3 is left");
+    let (found, truncated) = reader.scan("b/", 3).await.unwrap();
+    assert_eq!((found.len(), truncated), (3, false));
+    assert_eq!(reader.scan("", 10).await.unwrap().0.len(), 5);
+}
+
+/// The entries as openraft's apply stream yields them on a follower: no client waiting.
+fn responderless(entries: &[Entry]) -> stream::Iter<std::vec::IntoIter<ApplyItem>> {
+    stream::iter(
+        entries
+            .iter()
+            .cloned()
+            .map(|entry| Ok((entry, None)))
+            .collect::<Vec<_>>(),
+    )
+}
+
+type ApplyItem = Result<EntryResponder<AspenTypeConfig>, io::Error>;

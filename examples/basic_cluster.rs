@@ -8,9 +8,7 @@ use aspen::{ClusterBootstrapConfig, IrohConfig, RaftControlClient, bootstrap_nod
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(env_filter())
-        .init();
+    tracing_subscriber::fmt().with_env_filter(env_filter()).init();
     println!("🚀 Starting Aspen Basic Cluster Example");
     let data_dir = tempfile::tempdir()?;
     println!("📁 Data directory: {}", data_dir.path().display());
@@ -20,11 +18,7 @@ async fn main() -> anyhow::Result<()> {
         node_id: 1,
         data_dir: Some(data_dir.path().to_path_buf()),
         // One node on one machine needs no discovery.
-        iroh: IrohConfig {
-            enable_gossip: false,
-            enable_mdns: false,
-            ..Default::default()
-        },
+        iroh: IrohConfig { enable_gossip: false, enable_mdns: false, ..Default::default() },
         ..Default::default()
     };
     let handle = bootstrap_node(config).await?;
@@ -33,9 +27,7 @@ async fn main() -> anyhow::Result<()> {
     println!("🏗️  Initializing cluster with single member");
     let cluster_client = RaftControlClient::new(handle.raft_actor.clone());
     cluster_client
-        .init(InitRequest {
-            initial_members: vec![ClusterNode::new(1, "127.0.0.1:26000", None)],
-        })
+        .init(InitRequest { initial_members: vec![ClusterNode::new(1, "127.0.0.1:26000", None)] })
         .await?;
     println!("✅ Cluster initialized successfully");
 
@@ -50,10 +42,7 @@ async fn main() -> anyhow::Result<()> {
         "   State: {:?}, leader: {:?}, term: {}",
         metrics.state, metrics.current_leader, metrics.current_term
     );
-    println!(
-        "   Last applied: {:?}",
-        metrics.last_applied.map(|id| id.index)
-    );
+    println!("   Last applied: {:?}", metrics.last_applied.map(|id| id.index));
 
     handle.shutdown().await?;
     println!("🎉 Basic cluster example completed successfully!");

@@ -11,28 +11,20 @@ use aspen::{ClusterBootstrapConfig, IrohConfig, KvClient, RaftControlClient, boo
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(env_filter())
-        .init();
+    tracing_subscriber::fmt().with_env_filter(env_filter()).init();
     println!("🚀 Starting Aspen Key-Value Operations Example");
     let data_dir = tempfile::tempdir()?;
     let config = ClusterBootstrapConfig {
         node_id: 1,
         data_dir: Some(data_dir.path().to_path_buf()),
-        iroh: IrohConfig {
-            enable_gossip: false,
-            enable_mdns: false,
-            ..Default::default()
-        },
+        iroh: IrohConfig { enable_gossip: false, enable_mdns: false, ..Default::default() },
         ..Default::default()
     };
     let handle = bootstrap_node(config).await?;
     println!("✅ Node bootstrapped successfully");
     let cluster = RaftControlClient::new(handle.raft_actor.clone());
     cluster
-        .init(InitRequest {
-            initial_members: vec![ClusterNode::new(1, "127.0.0.1:26000", None)],
-        })
+        .init(InitRequest { initial_members: vec![ClusterNode::new(1, "127.0.0.1:26000", None)] })
         .await?;
     println!("✅ Cluster initialized");
     let kv = KvClient::new(handle.raft_actor.clone());
@@ -60,20 +52,12 @@ async fn main() -> anyhow::Result<()> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    kv.write(WriteRequest {
-        command: WriteCommand::SetMulti {
-            pairs: pairs.clone(),
-        },
-    })
-    .await?;
+    kv.write(WriteRequest { command: WriteCommand::SetMulti { pairs: pairs.clone() } }).await?;
     println!("✅ Written {} key-value pairs atomically", pairs.len());
     println!("🔍 Reading back config values:");
     for (key, expected) in &pairs {
         let value = read(&kv, key).await?;
-        anyhow::ensure!(
-            &value == expected,
-            "{key}: read {value}, expected {expected}"
-        );
+        anyhow::ensure!(&value == expected, "{key}: read {value}, expected {expected}");
         println!("  {key} = {value} ✓");
     }
 
@@ -92,12 +76,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("\n📝 Example 6: Delete and CompareAndSwap");
-    kv.write(WriteRequest {
-        command: WriteCommand::Delete {
-            key: "counter:1".into(),
-        },
-    })
-    .await?;
+    kv.write(WriteRequest { command: WriteCommand::Delete { key: "counter:1".into() } }).await?;
     anyhow::ensure!(matches!(
         kv.read(ReadRequest::new("counter:1")).await,
         Err(KeyValueStoreError::NotFound { .. })
@@ -125,10 +104,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn set(kv: &KvClient, key: &str, value: &str) -> anyhow::Result<()> {
-    let command = WriteCommand::Set {
-        key: key.into(),
-        value: value.into(),
-    };
+    let command = WriteCommand::Set { key: key.into(), value: value.into() };
     kv.write(WriteRequest { command }).await?;
     Ok(())
 }

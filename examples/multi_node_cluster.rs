@@ -19,26 +19,16 @@ fn node_config(node_id: u64, data_dir: &std::path::Path) -> ClusterBootstrapConf
         node_id,
         data_dir: Some(data_dir.to_path_buf()),
         // One machine: peers are exchanged by hand (mDNS does not work on loopback).
-        iroh: IrohConfig {
-            enable_gossip: false,
-            enable_mdns: false,
-            ..Default::default()
-        },
+        iroh: IrohConfig { enable_gossip: false, enable_mdns: false, ..Default::default() },
         ..Default::default()
     }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(env_filter())
-        .init();
+    tracing_subscriber::fmt().with_env_filter(env_filter()).init();
     println!("🚀 Starting Aspen Multi-Node Cluster Example");
-    let dirs = [
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-        tempfile::tempdir()?,
-    ];
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?];
     println!("📁 Data directories:");
     for (n, dir) in dirs.iter().enumerate() {
         println!("   Node {}: {}", n + 1, dir.path().display());
@@ -67,9 +57,7 @@ async fn main() -> anyhow::Result<()> {
     println!("\n🏗️  Initializing cluster with node 1 as initial member");
     let cluster = RaftControlClient::new(h1.raft_actor.clone());
     cluster
-        .init(InitRequest {
-            initial_members: vec![ClusterNode::new(1, "node-1", None)],
-        })
+        .init(InitRequest { initial_members: vec![ClusterNode::new(1, "node-1", None)] })
         .await?;
     println!("✅ Cluster initialized");
 
@@ -81,39 +69,25 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("\n⬆️  Promoting learners to voting members");
-    let state = cluster
-        .change_membership(ChangeMembershipRequest {
-            members: vec![1, 2, 3],
-        })
-        .await?;
+    let state =
+        cluster.change_membership(ChangeMembershipRequest { members: vec![1, 2, 3] }).await?;
     println!("✅ Membership changed");
     println!("   Voting members: {:?}", state.members);
 
     println!("\n📝 Writing data to the cluster (via leader)");
     let kv1 = KvClient::new(h1.raft_actor.clone());
     let mut expected = Vec::new();
-    for (key, value) in [
-        ("cluster:name", "aspen"),
-        ("cluster:size", "3"),
-        ("cluster:mode", "raft"),
-    ] {
-        let command = WriteCommand::Set {
-            key: key.into(),
-            value: value.into(),
-        };
+    for (key, value) in [("cluster:name", "aspen"), ("cluster:size", "3"), ("cluster:mode", "raft")]
+    {
+        let command = WriteCommand::Set { key: key.into(), value: value.into() };
         kv1.write(WriteRequest { command }).await?;
         expected.push((key.to_string(), value.to_string()));
     }
     println!("✅ Written 3 key-value pairs");
-    let pairs: Vec<(String, String)> = (1..=5)
-        .map(|n| (format!("item:{n}"), format!("value-{n}")))
-        .collect();
+    let pairs: Vec<(String, String)> =
+        (1..=5).map(|n| (format!("item:{n}"), format!("value-{n}"))).collect();
     let last = kv1
-        .write(WriteRequest {
-            command: WriteCommand::SetMulti {
-                pairs: pairs.clone(),
-            },
-        })
+        .write(WriteRequest { command: WriteCommand::SetMulti { pairs: pairs.clone() } })
         .await?;
     expected.extend(pairs);
     println!("✅ Written 5 more key-value pairs atomically (SetMulti)");
@@ -121,9 +95,7 @@ async fn main() -> anyhow::Result<()> {
     let nodes = [&h1, &h2, &h3];
     verify_replication(&nodes, &expected, last.log_index).await?;
 
-    let state2 = RaftControlClient::new(h2.raft_actor.clone())
-        .current_state()
-        .await?;
+    let state2 = RaftControlClient::new(h2.raft_actor.clone()).current_state().await?;
     anyhow::ensure!(
         state2 == state || state2.members == vec![1, 2, 3],
         "node 2 sees another membership"
@@ -131,10 +103,7 @@ async fn main() -> anyhow::Result<()> {
     println!("\n📊 Summary:");
     println!("  - Bootstrapped 3-node cluster");
     println!("  - Established Raft consensus with 1 leader and 2 followers");
-    println!(
-        "  - Successfully replicated {} keys across all nodes",
-        expected.len()
-    );
+    println!("  - Successfully replicated {} keys across all nodes", expected.len());
     println!("  - All nodes have consistent state");
 
     for handle in [h1, h2, h3] {
@@ -152,17 +121,11 @@ async fn verify_replication(
     log_index: u64,
 ) -> anyhow::Result<()> {
     for node in nodes {
-        let raft = node
-            .raft_actor
-            .current_raft()
-            .ok_or_else(|| anyhow::anyhow!("no raft"))?;
+        let raft = node.raft_actor.current_raft().ok_or_else(|| anyhow::anyhow!("no raft"))?;
         raft.wait(Some(Duration::from_secs(10)))
             .applied_index_at_least(Some(log_index), "replication of the last write")
             .await?;
-        let reader = node
-            .raft_actor
-            .state_reader()
-            .ok_or_else(|| anyhow::anyhow!("no reader"))?;
+        let reader = node.raft_actor.state_reader().ok_or_else(|| anyhow::anyhow!("no reader"))?;
         let kv = KvClient::new(node.raft_actor.clone());
         for (key, value) in expected {
             let local = reader.get(key).await?;

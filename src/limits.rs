@@ -63,6 +63,13 @@ pub const SNAPSHOT_TIMEOUT_MS_MAX: u64 = 60_000;
 /// Timeout for a client write or read, including forwarding to the leader, in milliseconds.
 pub const CLIENT_REQUEST_TIMEOUT_MS_MAX: u64 = 10_000;
 
+/// Times a client retries a request answered `NotLeader` (never applied) while leadership
+/// settles, within `CLIENT_REQUEST_TIMEOUT_MS_MAX`.
+pub const CLIENT_RETRIES_MAX: u32 = 5;
+
+/// The pause before the first such retry, in milliseconds; retry `n` waits `n` times as long.
+pub const CLIENT_RETRY_BACKOFF_MS: u64 = 50;
+
 /// Timeout for a control-plane call (init, add learner, change membership), in milliseconds.
 /// A membership change waits for a learner to catch up, which may take a snapshot transfer.
 pub const CONTROL_REQUEST_TIMEOUT_MS_MAX: u64 = 30_000;

@@ -19,10 +19,7 @@ fn write(command: WriteCommand) -> WriteRequest {
 }
 
 fn set(key: &str, value: &str) -> WriteRequest {
-    write(WriteCommand::Set {
-        key: key.into(),
-        value: value.into(),
-    })
+    write(WriteCommand::Set { key: key.into(), value: value.into() })
 }
 
 fn is_invalid<T: std::fmt::Debug>(result: Result<T, KeyValueStoreError>, what: &str) {
@@ -35,41 +32,22 @@ fn is_invalid<T: std::fmt::Debug>(result: Result<T, KeyValueStoreError>, what: &
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_single_node_answers_every_bad_request_and_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let node = bootstrap_node(node_config(51, Some(dir.path())))
-        .await
-        .unwrap();
+    let node = bootstrap_node(node_config(51, Some(dir.path()))).await.unwrap();
     let cluster = RaftControlClient::new(node.raft_actor.clone());
     let kv = KvClient::new(node.raft_actor.clone());
 
     // Before init.
-    assert_eq!(
-        kv.write(set("k", "v")).await,
-        Err(KeyValueStoreError::NotInitialized)
-    );
-    assert_eq!(
-        cluster.current_state().await,
-        Err(ControlPlaneError::NotInitialized)
-    );
+    assert_eq!(kv.write(set("k", "v")).await, Err(KeyValueStoreError::NotInitialized));
+    assert_eq!(cluster.current_state().await, Err(ControlPlaneError::NotInitialized));
     let learner = ClusterNode::new(99, "x", None);
     assert_eq!(
-        cluster
-            .add_learner(AddLearnerRequest {
-                learner: learner.clone()
-            })
-            .await,
+        cluster.add_learner(AddLearnerRequest { learner: learner.clone() }).await,
         Err(ControlPlaneError::NotInitialized)
     );
-    let not_me = InitRequest {
-        initial_members: vec![ClusterNode::new(7, "x", None)],
-    };
-    assert!(matches!(
-        cluster.init(not_me).await,
-        Err(ControlPlaneError::InvalidRequest { .. })
-    ));
+    let not_me = InitRequest { initial_members: vec![ClusterNode::new(7, "x", None)] };
+    assert!(matches!(cluster.init(not_me).await, Err(ControlPlaneError::InvalidRequest { .. })));
 
-    let me = InitRequest {
-        initial_members: vec![ClusterNode::new(51, "node-51", None)],
-    };
+    let me = InitRequest { initial_members: vec![ClusterNode::new(51, "node-51", None)] };
     cluster.init(me.clone()).await.unwrap();
     let twice = cluster.init(me).await;
     assert!(
@@ -81,45 +59,23 @@ async fn a_single_node_answers_every_bad_request_and_keeps_serving() {
 
     // Data-plane limits and shapes.
     is_invalid(kv.write(set("", "v")).await, "empty key");
-    is_invalid(
-        kv.write(set(&"k".repeat(KEY_BYTES_MAX + 1), "v")).await,
-        "oversize key",
-    );
-    is_invalid(
-        kv.write(set("k", &"v".repeat(VALUE_BYTES_MAX + 1))).await,
-        "oversize value",
-    );
+    is_invalid(kv.write(set(&"k".repeat(KEY_BYTES_MAX + 1), "v")).await, "oversize key");
+    is_invalid(kv.write(set("k", &"v".repeat(VALUE_BYTES_MAX + 1))).await, "oversize value");
     let pairs = vec![("k".to_string(), "v".to_string()); SET_MULTI_PAIRS_MAX + 1];
-    is_invalid(
-        kv.write(write(WriteCommand::SetMulti { pairs })).await,
-        "too many pairs",
-    );
-    is_invalid(
-        kv.write(write(WriteCommand::SetMulti { pairs: vec![] }))
-            .await,
-        "no pairs",
-    );
+    is_invalid(kv.write(write(WriteCommand::SetMulti { pairs })).await, "too many pairs");
+    is_invalid(kv.write(write(WriteCommand::SetMulti { pairs: vec![] })).await, "no pairs");
     is_invalid(kv.read(ReadRequest::new("")).await, "empty read key");
-    let over = ScanRequest {
-        prefix: String::new(),
-        limit: Some(SCAN_LIMIT_MAX + 1),
-    };
+    let over = ScanRequest { prefix: String::new(), limit: Some(SCAN_LIMIT_MAX + 1) };
     is_invalid(kv.scan(over).await, "scan limit over the maximum");
     is_invalid(
-        kv.scan(ScanRequest {
-            prefix: String::new(),
-            limit: Some(0),
-        })
-        .await,
+        kv.scan(ScanRequest { prefix: String::new(), limit: Some(0) }).await,
         "scan limit 0",
     );
 
     // NotFound and CompareAndSwapFailed.
     assert_eq!(
         kv.read(ReadRequest::new("missing")).await,
-        Err(KeyValueStoreError::NotFound {
-            key: "missing".into()
-        })
+        Err(KeyValueStoreError::NotFound { key: "missing".into() })
     );
     let cas = |expected: Option<&str>| {
         write(WriteCommand::CompareAndSwap {
@@ -144,11 +100,8 @@ async fn a_single_node_answers_every_bad_request_and_keeps_serving() {
     );
 
     // Control-plane shapes.
-    let unknown = cluster
-        .change_membership(ChangeMembershipRequest {
-            members: vec![51, 77],
-        })
-        .await;
+    let unknown =
+        cluster.change_membership(ChangeMembershipRequest { members: vec![51, 77] }).await;
     assert!(
         matches!(&unknown, Err(ControlPlaneError::InvalidRequest { reason }) if reason.contains("77")),
         "{unknown:?}"
@@ -160,20 +113,13 @@ async fn a_single_node_answers_every_bad_request_and_keeps_serving() {
     );
     let bad_address = ClusterNode::new(98, "x", Some("not-an-endpoint"));
     assert!(matches!(
-        cluster
-            .add_learner(AddLearnerRequest {
-                learner: bad_address
-            })
-            .await,
+        cluster.add_learner(AddLearnerRequest { learner: bad_address }).await,
         Err(ControlPlaneError::InvalidRequest { .. })
     ));
 
     // The node still serves, and the CAS that matches applies.
     kv.write(cas(Some("value"))).await.unwrap();
-    assert_eq!(
-        kv.read(ReadRequest::new("kept")).await.unwrap().value,
-        "swapped"
-    );
+    assert_eq!(kv.read(ReadRequest::new("kept")).await.unwrap().value, "swapped");
 
     // After shutdown, clients made earlier fail clearly instead of hanging.
     let (kv_after, cluster_after) = (kv.clone(), cluster.clone());
@@ -182,10 +128,7 @@ async fn a_single_node_answers_every_bad_request_and_keeps_serving() {
         kv_after.read(ReadRequest::new("kept")).await,
         Err(KeyValueStoreError::Failed { .. })
     ));
-    assert!(matches!(
-        cluster_after.current_state().await,
-        Err(ControlPlaneError::Failed { .. })
-    ));
+    assert!(matches!(cluster_after.current_state().await, Err(ControlPlaneError::Failed { .. })));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -198,49 +141,32 @@ async fn followers_name_the_leader_when_they_cannot_serve() {
     exchange_peers(&[leader, learner]);
     let learner_node = ClusterNode::new(62, "node-62", None);
     RaftControlClient::new(leader.raft_actor.clone())
-        .add_learner(AddLearnerRequest {
-            learner: learner_node,
-        })
+        .add_learner(AddLearnerRequest { learner: learner_node })
         .await
         .unwrap();
-    wait_until(
-        "the learner knows the leader",
-        Duration::from_secs(10),
-        || async { leader_of(learner) == Some(61) },
-    )
+    wait_until("the learner knows the leader", Duration::from_secs(10), || async {
+        leader_of(learner) == Some(61)
+    })
     .await;
 
     // Control calls are not forwarded: a learner answers NotLeader with the leader's id.
     let on_learner = RaftControlClient::new(learner.raft_actor.clone());
-    let result = on_learner
-        .change_membership(ChangeMembershipRequest {
-            members: vec![61, 62],
-        })
-        .await;
+    let result =
+        on_learner.change_membership(ChangeMembershipRequest { members: vec![61, 62] }).await;
     assert!(
-        matches!(
-            result,
-            Err(ControlPlaneError::NotLeader {
-                leader: Some(61),
-                ..
-            })
-        ),
+        matches!(result, Err(ControlPlaneError::NotLeader { leader: Some(61), .. })),
         "{result:?}"
     );
 
     // With the leader gone, a learner (which never runs for election) cannot forward.
     nodes.remove(0).shutdown().await.unwrap();
     let learner = &nodes[0];
-    let result = KvClient::new(learner.raft_actor.clone())
-        .write(set("k", "v"))
-        .await;
+    let result = KvClient::new(learner.raft_actor.clone()).write(set("k", "v")).await;
     assert!(
         matches!(
             result,
-            Err(KeyValueStoreError::NotLeader {
-                leader: Some(61),
-                ..
-            }) | Err(KeyValueStoreError::Failed { .. })
+            Err(KeyValueStoreError::NotLeader { leader: Some(61), .. })
+                | Err(KeyValueStoreError::Failed { .. })
         ),
         "{result:?}"
     );
@@ -257,14 +183,9 @@ async fn the_deterministic_backend_serves_the_same_api_from_memory() {
     assert!(node.raft_actor.current_raft().is_none(), "no Raft runs");
     let cluster = RaftControlClient::new(node.raft_actor.clone());
     let kv = KvClient::new(node.raft_actor.clone());
-    assert_eq!(
-        kv.read(ReadRequest::new("k")).await,
-        Err(KeyValueStoreError::NotInitialized)
-    );
+    assert_eq!(kv.read(ReadRequest::new("k")).await, Err(KeyValueStoreError::NotInitialized));
     cluster
-        .init(InitRequest {
-            initial_members: vec![ClusterNode::new(71, "mem", None)],
-        })
+        .init(InitRequest { initial_members: vec![ClusterNode::new(71, "mem", None)] })
         .await
         .unwrap();
     kv.write(set("k", "v")).await.unwrap();

@@ -18,11 +18,8 @@ const ELECTION_BOUND: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_replicate_writes_from_leader_and_followers() {
-    let dirs = [
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    ];
+    let dirs =
+        [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let paths: Vec<_> = dirs.iter().map(|d| d.path()).collect();
     let nodes = start_nodes(&[11, 12, 13], &paths).await;
     let refs: Vec<_> = nodes.iter().collect();
@@ -30,25 +27,18 @@ async fn three_nodes_replicate_writes_from_leader_and_followers() {
     let leader = wait_for_common_leader(&refs, ELECTION_BOUND).await;
     assert_eq!(leader, 11, "the initializing node leads");
 
-    let on_leader = set(&nodes[0], "written:on-leader", "1")
-        .await
-        .expect("write on leader");
-    let on_follower = set(&nodes[1], "written:through-follower", "2")
-        .await
-        .expect("forwarded write");
+    let on_leader = set(&nodes[0], "written:on-leader", "1").await.expect("write on leader");
+    let on_follower =
+        set(&nodes[1], "written:through-follower", "2").await.expect("forwarded write");
     assert!(on_follower.log_index > on_leader.log_index);
 
     for node in &nodes {
         assert_eq!(
-            local_value(node, on_follower.log_index, "written:on-leader")
-                .await
-                .as_deref(),
+            local_value(node, on_follower.log_index, "written:on-leader").await.as_deref(),
             Some("1")
         );
         assert_eq!(
-            local_value(node, on_follower.log_index, "written:through-follower")
-                .await
-                .as_deref(),
+            local_value(node, on_follower.log_index, "written:through-follower").await.as_deref(),
             Some("2")
         );
         assert_eq!(
@@ -60,10 +50,7 @@ async fn three_nodes_replicate_writes_from_leader_and_followers() {
     }
     // The membership, with every node's address, is the same everywhere.
     let states = futures::future::join_all(nodes.iter().map(|n| async {
-        RaftControlClient::new(n.raft_actor.clone())
-            .current_state()
-            .await
-            .unwrap()
+        RaftControlClient::new(n.raft_actor.clone()).current_state().await.unwrap()
     }))
     .await;
     assert_eq!(states[0].members, vec![11, 12, 13]);
@@ -72,10 +59,7 @@ async fn three_nodes_replicate_writes_from_leader_and_followers() {
 
     // A scan through a follower sees both keys, in order.
     let scan = KvClient::new(nodes[2].raft_actor.clone())
-        .scan(ScanRequest {
-            prefix: "written:".into(),
-            limit: None,
-        })
+        .scan(ScanRequest { prefix: "written:".into(), limit: None })
         .await
         .unwrap();
     let keys: Vec<_> = scan.entries.iter().map(|(k, _)| k.as_str()).collect();
@@ -85,11 +69,8 @@ async fn three_nodes_replicate_writes_from_leader_and_followers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restarted_cluster_recovers_data_and_membership_without_init() {
-    let dirs = [
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    ];
+    let dirs =
+        [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let paths: Vec<_> = dirs.iter().map(|d| d.path()).collect();
     let nodes = start_nodes(&[21, 22, 23], &paths).await;
     let refs: Vec<_> = nodes.iter().collect();
@@ -101,40 +82,24 @@ async fn a_restarted_cluster_recovers_data_and_membership_without_init() {
 
     let nodes = start_nodes(&[21, 22, 23], &paths).await;
     let ids_after: Vec<_> = nodes.iter().map(|n| n.iroh_manager.endpoint_id()).collect();
-    assert_eq!(
-        ids_before, ids_after,
-        "endpoint ids are kept in the data dirs"
-    );
+    assert_eq!(ids_before, ids_after, "endpoint ids are kept in the data dirs");
     let refs: Vec<_> = nodes.iter().collect();
     // Sockets get new ports on restart: tell the nodes where the others are now.
     exchange_peers(&refs);
     wait_for_common_leader(&refs, ELECTION_BOUND).await;
     for node in &nodes {
-        assert_eq!(
-            local_value(node, written.log_index, "durable")
-                .await
-                .as_deref(),
-            Some("yes")
-        );
-        let state = RaftControlClient::new(node.raft_actor.clone())
-            .current_state()
-            .await
-            .unwrap();
+        assert_eq!(local_value(node, written.log_index, "durable").await.as_deref(), Some("yes"));
+        let state = RaftControlClient::new(node.raft_actor.clone()).current_state().await.unwrap();
         assert_eq!(state.members, vec![21, 22, 23]);
     }
-    set(&nodes[1], "after-restart", "ok")
-        .await
-        .expect("the restarted cluster takes writes");
+    set(&nodes[1], "after-restart", "ok").await.expect("the restarted cluster takes writes");
     shutdown_all(nodes).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn losing_the_leader_elects_a_new_one_and_writes_continue() {
-    let dirs = [
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    ];
+    let dirs =
+        [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let paths: Vec<_> = dirs.iter().map(|d| d.path()).collect();
     let mut nodes = start_nodes(&[31, 32, 33], &paths).await;
     let refs: Vec<_> = nodes.iter().collect();
@@ -145,24 +110,16 @@ async fn losing_the_leader_elects_a_new_one_and_writes_continue() {
     let position = nodes.iter().position(|n| n.node_id == old_leader).unwrap();
     nodes.remove(position).shutdown().await.unwrap();
     let survivors: Vec<_> = nodes.iter().collect();
-    wait_until(
-        "a new leader among the survivors",
-        ELECTION_BOUND,
-        || async {
-            let leaders: Vec<_> = survivors.iter().map(|n| leader_of(n)).collect();
-            leaders[0].is_some_and(|l| l != old_leader) && leaders[0] == leaders[1]
-        },
-    )
+    wait_until("a new leader among the survivors", ELECTION_BOUND, || async {
+        let leaders: Vec<_> = survivors.iter().map(|n| leader_of(n)).collect();
+        leaders[0].is_some_and(|l| l != old_leader) && leaders[0] == leaders[1]
+    })
     .await;
-    let after = set(&nodes[0], "after-failover", "2")
-        .await
-        .expect("writes continue");
+    let after = set(&nodes[0], "after-failover", "2").await.expect("writes continue");
     assert!(after.log_index > before.log_index);
     for node in &nodes {
         assert_eq!(
-            local_value(node, after.log_index, "before-failover")
-                .await
-                .as_deref(),
+            local_value(node, after.log_index, "before-failover").await.as_deref(),
             Some("1")
         );
         assert_eq!(get(node, "after-failover").await.unwrap(), "2");
@@ -184,14 +141,9 @@ async fn a_new_learner_catches_up_through_a_multi_chunk_snapshot() {
     let kv = KvClient::new(leader.raft_actor.clone());
     let mut last = 0;
     for batch in (0..keys_total).collect::<Vec<_>>().chunks(16) {
-        let pairs = batch
-            .iter()
-            .map(|n| (format!("bulk:{n:05}"), value.clone()))
-            .collect();
+        let pairs = batch.iter().map(|n| (format!("bulk:{n:05}"), value.clone())).collect();
         last = kv
-            .write(WriteRequest {
-                command: WriteCommand::SetMulti { pairs },
-            })
+            .write(WriteRequest { command: WriteCommand::SetMulti { pairs } })
             .await
             .unwrap()
             .log_index;
@@ -199,18 +151,12 @@ async fn a_new_learner_catches_up_through_a_multi_chunk_snapshot() {
     let raft = leader.raft_actor.current_raft().unwrap();
     raft.trigger().snapshot().await.unwrap();
     raft.wait(Some(ELECTION_BOUND))
-        .metrics(
-            |m| m.snapshot.is_some_and(|s| s.index >= last),
-            "snapshot of every write",
-        )
+        .metrics(|m| m.snapshot.is_some_and(|s| s.index >= last), "snapshot of every write")
         .await
         .unwrap();
     raft.trigger().purge_log(last).await.unwrap();
     raft.wait(Some(ELECTION_BOUND))
-        .metrics(
-            |m| m.purged.is_some_and(|p| p.index >= last),
-            "log purged up to the snapshot",
-        )
+        .metrics(|m| m.purged.is_some_and(|p| p.index >= last), "log purged up to the snapshot")
         .await
         .unwrap();
 
@@ -231,25 +177,15 @@ async fn a_new_learner_catches_up_through_a_multi_chunk_snapshot() {
         .unwrap();
     assert!(metrics.last_applied.unwrap().index >= last);
     let reader = joiner.raft_actor.state_reader().unwrap();
-    assert_eq!(
-        reader.get("bulk:00000").await.unwrap().as_deref(),
-        Some(value.as_str())
-    );
+    assert_eq!(reader.get("bulk:00000").await.unwrap().as_deref(), Some(value.as_str()));
     let last_key = format!("bulk:{:05}", keys_total - 1);
-    assert_eq!(
-        reader.get(&last_key).await.unwrap().as_deref(),
-        Some(value.as_str())
-    );
+    assert_eq!(reader.get(&last_key).await.unwrap().as_deref(), Some(value.as_str()));
     assert_eq!(
         reader.digest().await.unwrap(),
-        leader
-            .raft_actor
-            .state_reader()
-            .unwrap()
-            .digest()
-            .await
-            .unwrap(),
+        leader.raft_actor.state_reader().unwrap().digest().await.unwrap(),
         "the learner's state equals the leader's"
     );
+    // Readers and Raft handles keep the databases open; let them go before shutting down.
+    drop((reader, raft, joined));
     shutdown_all(nodes).await;
 }

@@ -64,23 +64,12 @@ struct Server {
 async fn serve(access: AccessPolicy) -> Server {
     let cluster = DeterministicCluster::new();
     let node = ClusterNode::new(1, "api-1", None);
-    cluster
-        .init(InitRequest {
-            initial_members: vec![node],
-        })
-        .await
-        .expect("init");
+    cluster.init(InitRequest { initial_members: vec![node] }).await.expect("init");
     let rpc = RaftRpcServer::new(SharedRaft::new(), Arc::new(Deterministic(cluster)), access);
     let endpoint = endpoint(1).await;
     let addr = endpoint.addr();
-    let router = Router::builder(endpoint)
-        .accept(RAFT_ALPN, rpc.clone())
-        .spawn();
-    Server {
-        rpc,
-        addr,
-        _router: router,
-    }
+    let router = Router::builder(endpoint).accept(RAFT_ALPN, rpc.clone()).spawn();
+    Server { rpc, addr, _router: router }
 }
 
 /// A client node's factory that knows the server as node 1.
@@ -91,10 +80,7 @@ async fn factory_for(server: &Server) -> IrpcRaftNetworkFactory {
 }
 
 async fn network_to(factory: &IrpcRaftNetworkFactory, target: u64) -> IrpcRaftNetwork {
-    factory
-        .clone()
-        .new_client(target, &RaftMemberInfo::default())
-        .await
+    factory.clone().new_client(target, &RaftMemberInfo::default()).await
 }
 
 fn option() -> RPCOption {
@@ -115,22 +101,14 @@ fn heartbeat() -> AppendEntriesRequest<aspen::raft::AspenTypeConfig> {
 }
 
 fn set(key: &str, value: &str) -> WriteRequest {
-    WriteRequest {
-        command: WriteCommand::Set {
-            key: key.into(),
-            value: value.into(),
-        },
-    }
+    WriteRequest { command: WriteCommand::Set { key: key.into(), value: value.into() } }
 }
 
 /// Polls `condition` every 20 ms until it holds, panicking after 5 s with what it waited for.
 async fn wait_until<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
     let start = Instant::now();
     while !condition().await {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "timed out waiting for {what}"
-        );
+        assert!(start.elapsed() < Duration::from_secs(5), "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -142,20 +120,11 @@ async fn a_refused_peer_is_unreachable_and_counted() {
     let mut network = network_to(&factory, 1).await;
 
     let vote = network.vote(vote_request(), option()).await;
-    assert!(
-        matches!(vote, Err(RPCError::Unreachable(_))),
-        "vote: {vote:?}"
-    );
+    assert!(matches!(vote, Err(RPCError::Unreachable(_))), "vote: {vote:?}");
     let append = network.append_entries(heartbeat(), option()).await;
-    assert!(
-        matches!(append, Err(RPCError::Unreachable(_))),
-        "append: {append:?}"
-    );
+    assert!(matches!(append, Err(RPCError::Unreachable(_))), "append: {append:?}");
 
-    wait_until("two refusals", || async {
-        server.rpc.refused_connections() >= 2
-    })
-    .await;
+    wait_until("two refusals", || async { server.rpc.refused_connections() >= 2 }).await;
     assert_eq!(server.rpc.accepted_connections(), 0);
 }
 
@@ -167,10 +136,7 @@ async fn an_admitted_peer_reaches_a_restarting_node() {
 
     for result in [
         network.vote(vote_request(), option()).await.map(|_| ()),
-        network
-            .append_entries(heartbeat(), option())
-            .await
-            .map(|_| ()),
+        network.append_entries(heartbeat(), option()).await.map(|_| ()),
     ] {
         match result {
             Err(RPCError::Unreachable(error)) => {
@@ -188,15 +154,10 @@ async fn a_snapshot_to_a_restarting_node_is_refused_with_the_reason() {
     let factory = factory_for(&server).await;
     let mut network = network_to(&factory, 1).await;
     let data = vec![7u8; 3 * SNAPSHOT_CHUNK_BYTES_MAX + 17];
-    let snapshot = Snapshot {
-        meta: SnapshotMeta::default(),
-        snapshot: Cursor::new(data),
-    };
+    let snapshot = Snapshot { meta: SnapshotMeta::default(), snapshot: Cursor::new(data) };
     let cancel = std::future::pending::<ReplicationClosed>();
 
-    let result = network
-        .full_snapshot(Vote::new_committed(1, 2), snapshot, cancel, option())
-        .await;
+    let result = network.full_snapshot(Vote::new_committed(1, 2), snapshot, cancel, option()).await;
     match result {
         Err(StreamingError::Unreachable(error)) => {
             assert!(error.to_string().contains("restarting"), "{error}")
@@ -220,10 +181,7 @@ async fn a_peer_without_an_address_is_unreachable() {
     let forwarded = factory.forward_write(7, None, set("k", "v")).await;
     assert_eq!(
         forwarded,
-        Err(KeyValueStoreError::NotLeader {
-            leader: Some(7),
-            leader_addr: None
-        })
+        Err(KeyValueStoreError::NotLeader { leader: Some(7), leader_addr: None })
     );
 }
 
@@ -232,10 +190,7 @@ async fn forwarded_requests_and_their_errors_round_trip() {
     let server = serve(Arc::new(|_| true)).await;
     let factory = factory_for(&server).await;
 
-    let written = factory
-        .forward_write(1, None, set("a", "1"))
-        .await
-        .expect("write");
+    let written = factory.forward_write(1, None, set("a", "1")).await.expect("write");
     assert_eq!(written.command, set("a", "1").command);
     assert_eq!(written.log_index, 2, "init is index 1, the write index 2");
 
@@ -244,9 +199,7 @@ async fn forwarded_requests_and_their_errors_round_trip() {
         expected: Some("0".into()),
         new_value: "2".into(),
     };
-    let refused = factory
-        .forward_write(1, None, WriteRequest { command: cas })
-        .await;
+    let refused = factory.forward_write(1, None, WriteRequest { command: cas }).await;
     assert_eq!(
         refused,
         Err(KeyValueStoreError::CompareAndSwapFailed {
@@ -256,35 +209,11 @@ async fn forwarded_requests_and_their_errors_round_trip() {
     );
 
     let read = factory.forward_read(1, None, ReadRequest::new("a")).await;
-    assert_eq!(
-        read,
-        Ok(ReadResult {
-            key: "a".into(),
-            value: "1".into()
-        })
-    );
+    assert_eq!(read, Ok(ReadResult { key: "a".into(), value: "1".into() }));
     let missing = factory.forward_read(1, None, ReadRequest::new("zz")).await;
-    assert_eq!(
-        missing,
-        Err(KeyValueStoreError::NotFound { key: "zz".into() })
-    );
-    let scan = factory
-        .forward_scan(
-            1,
-            None,
-            ScanRequest {
-                prefix: "".into(),
-                limit: None,
-            },
-        )
-        .await;
-    assert_eq!(
-        scan,
-        Ok(ScanResult {
-            entries: vec![("a".into(), "1".into())],
-            truncated: false
-        })
-    );
+    assert_eq!(missing, Err(KeyValueStoreError::NotFound { key: "zz".into() }));
+    let scan = factory.forward_scan(1, None, ScanRequest { prefix: "".into(), limit: None }).await;
+    assert_eq!(scan, Ok(ScanResult { entries: vec![("a".into(), "1".into())], truncated: false }));
 }
 
 #[tokio::test]
@@ -296,35 +225,19 @@ async fn calls_to_one_peer_share_one_connection() {
 
     let _ = replication.vote(vote_request(), option()).await;
     let _ = heartbeats.append_entries(heartbeat(), option()).await;
-    factory
-        .forward_write(1, None, set("a", "1"))
-        .await
-        .expect("write");
-    factory
-        .forward_read(1, None, ReadRequest::new("a"))
-        .await
-        .expect("read");
+    factory.forward_write(1, None, set("a", "1")).await.expect("write");
+    factory.forward_read(1, None, ReadRequest::new("a")).await.expect("read");
 
     assert_eq!(factory.cached_connections(), 1);
-    assert_eq!(
-        server.rpc.accepted_connections(),
-        1,
-        "one QUIC connection for four calls"
-    );
+    assert_eq!(server.rpc.accepted_connections(), 1, "one QUIC connection for four calls");
 }
 
 #[test]
 fn a_snapshot_is_split_into_bounded_chunks_and_reassembled_identically() {
-    let data: Vec<u8> = (0..3 * SNAPSHOT_CHUNK_BYTES_MAX + 17)
-        .map(|i| (i % 251) as u8)
-        .collect();
+    let data: Vec<u8> = (0..3 * SNAPSHOT_CHUNK_BYTES_MAX + 17).map(|i| (i % 251) as u8).collect();
     let chunks: Vec<&[u8]> = snapshot_chunks(&data).expect("within the limit").collect();
     assert_eq!(chunks.len(), 4);
-    assert!(
-        chunks
-            .iter()
-            .all(|chunk| chunk.len() <= SNAPSHOT_CHUNK_BYTES_MAX)
-    );
+    assert!(chunks.iter().all(|chunk| chunk.len() <= SNAPSHOT_CHUNK_BYTES_MAX));
     assert_eq!(chunks[3].len(), 17);
 
     let mut assembler = SnapshotAssembler::new(data.len() as u64).expect("declared size");
@@ -341,28 +254,16 @@ fn snapshot_bounds_are_enforced() {
         check_snapshot_size(too_large),
         Err(SnapshotTransferError::TooLarge { bytes: too_large })
     );
-    assert!(
-        SnapshotAssembler::new(too_large).is_err(),
-        "refused before any byte arrives"
-    );
+    assert!(SnapshotAssembler::new(too_large).is_err(), "refused before any byte arrives");
 
     let mut assembler = SnapshotAssembler::new(10).expect("declared size");
     let oversized = vec![0u8; SNAPSHOT_CHUNK_BYTES_MAX + 1];
-    assert!(matches!(
-        assembler.push(&oversized),
-        Err(SnapshotTransferError::ChunkTooLarge { .. })
-    ));
+    assert!(matches!(assembler.push(&oversized), Err(SnapshotTransferError::ChunkTooLarge { .. })));
     assembler.push(&[1; 6]).expect("first chunk");
-    assert_eq!(
-        assembler.push(&[1; 5]),
-        Err(SnapshotTransferError::Overrun { declared: 10 })
-    );
+    assert_eq!(assembler.push(&[1; 5]), Err(SnapshotTransferError::Overrun { declared: 10 }));
     assert_eq!(
         assembler.finish(),
-        Err(SnapshotTransferError::Truncated {
-            received: 6,
-            declared: 10
-        }),
+        Err(SnapshotTransferError::Truncated { received: 6, declared: 10 }),
         "a stream that ends early is not a snapshot"
     );
 }

@@ -40,14 +40,10 @@ impl StoreBuilder<AspenTypeConfig, RedbLogStore, RedbStateMachine> for MemorySto
 
 #[tokio::test]
 async fn openraft_suite_on_a_database_file() {
-    Suite::test_all(FileStoreBuilder)
-        .await
-        .expect("openraft storage suite on a file");
+    Suite::test_all(FileStoreBuilder).await.expect("openraft storage suite on a file");
 }
 
 #[tokio::test]
 async fn openraft_suite_in_memory() {
-    Suite::test_all(MemoryStoreBuilder)
-        .await
-        .expect("openraft storage suite in memory");
+    Suite::test_all(MemoryStoreBuilder).await.expect("openraft storage suite in memory");
 }

@@ -44,11 +44,7 @@ pub fn apply_command<T: KvTable>(
             }
         }
         WriteCommand::Delete { key } => table.remove(key)?,
-        WriteCommand::CompareAndSwap {
-            key,
-            expected,
-            new_value,
-        } => {
+        WriteCommand::CompareAndSwap { key, expected, new_value } => {
             let current = table.get(key)?;
             if current != *expected {
                 return Ok(WriteOutcome::CompareAndSwapMismatch { current });
@@ -84,10 +80,7 @@ mod tests {
     use super::*;
 
     fn set(key: &str, value: &str) -> WriteCommand {
-        WriteCommand::Set {
-            key: key.into(),
-            value: value.into(),
-        }
+        WriteCommand::Set { key: key.into(), value: value.into() }
     }
 
     #[test]
@@ -98,41 +91,24 @@ mod tests {
             expected: expected.map(str::to_owned),
             new_value: new.into(),
         };
-        assert_eq!(
-            apply_command(&mut table, &cas(None, "a")),
-            Ok(WriteOutcome::Applied)
-        );
+        assert_eq!(apply_command(&mut table, &cas(None, "a")), Ok(WriteOutcome::Applied));
         assert_eq!(
             apply_command(&mut table, &cas(None, "b")),
-            Ok(WriteOutcome::CompareAndSwapMismatch {
-                current: Some("a".into())
-            })
+            Ok(WriteOutcome::CompareAndSwapMismatch { current: Some("a".into()) })
         );
-        assert_eq!(
-            apply_command(&mut table, &cas(Some("a"), "b")),
-            Ok(WriteOutcome::Applied)
-        );
+        assert_eq!(apply_command(&mut table, &cas(Some("a"), "b")), Ok(WriteOutcome::Applied));
         assert_eq!(table.get("k"), Some(&"b".to_string()));
     }
 
     #[test]
     fn set_multi_applies_in_order_and_delete_removes() {
         let mut table = BTreeMap::new();
-        let pairs = vec![
-            ("a".into(), "1".into()),
-            ("a".into(), "2".into()),
-            ("b".into(), "3".into()),
-        ];
+        let pairs =
+            vec![("a".into(), "1".into()), ("a".into(), "2".into()), ("b".into(), "3".into())];
         apply_command(&mut table, &WriteCommand::SetMulti { pairs }).unwrap();
         assert_eq!(table.get("a"), Some(&"2".to_string()));
         apply_command(&mut table, &WriteCommand::Delete { key: "a".into() }).unwrap();
-        apply_command(
-            &mut table,
-            &WriteCommand::Delete {
-                key: "missing".into(),
-            },
-        )
-        .unwrap();
+        apply_command(&mut table, &WriteCommand::Delete { key: "missing".into() }).unwrap();
         apply_command(&mut table, &set("c", "4")).unwrap();
         assert_eq!(table.keys().collect::<Vec<_>>(), vec!["b", "c"]);
     }

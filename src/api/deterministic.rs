@@ -35,12 +35,7 @@ impl Inner {
         ClusterState {
             nodes: self.nodes.values().cloned().collect(),
             members: self.members.iter().copied().collect(),
-            learners: self
-                .nodes
-                .keys()
-                .filter(|id| !self.members.contains(id))
-                .copied()
-                .collect(),
+            learners: self.nodes.keys().filter(|id| !self.members.contains(id)).copied().collect(),
         }
     }
 }
@@ -54,9 +49,7 @@ impl DeterministicCluster {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock can only come from a bug in this file; the state is
         // still consistent because every mutation below is a single step.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -91,10 +84,7 @@ impl ClusterController for DeterministicCluster {
             return Err(ControlPlaneError::NotInitialized);
         }
         if inner.members.contains(&request.learner.id) {
-            return Err(invalid(format!(
-                "node {} is already a voter",
-                request.learner.id
-            )));
+            return Err(invalid(format!("node {} is already a voter", request.learner.id)));
         }
         if inner.nodes.len() >= crate::limits::CLUSTER_NODES_MAX
             && !inner.nodes.contains_key(&request.learner.id)
@@ -115,14 +105,8 @@ impl ClusterController for DeterministicCluster {
         if !inner.initialized {
             return Err(ControlPlaneError::NotInitialized);
         }
-        if let Some(unknown) = request
-            .members
-            .iter()
-            .find(|id| !inner.nodes.contains_key(id))
-        {
-            return Err(invalid(format!(
-                "node {unknown} is neither a member nor a learner"
-            )));
+        if let Some(unknown) = request.members.iter().find(|id| !inner.nodes.contains_key(id)) {
+            return Err(invalid(format!("node {unknown} is neither a member nor a learner")));
         }
         inner.log_index += 1;
         inner.members = request.members.into_iter().collect();
@@ -154,10 +138,7 @@ impl KeyValueStore for DeterministicCluster {
             Err(never) => match never {},
         };
         match outcome {
-            WriteOutcome::Applied => Ok(WriteResult {
-                command: request.command,
-                log_index,
-            }),
+            WriteOutcome::Applied => Ok(WriteResult { command: request.command, log_index }),
             WriteOutcome::CompareAndSwapMismatch { current } => {
                 let key = match request.command {
                     super::WriteCommand::CompareAndSwap { key, .. } => key,
@@ -176,10 +157,7 @@ impl KeyValueStore for DeterministicCluster {
             return Err(KeyValueStoreError::NotInitialized);
         }
         match inner.kv.get(&request.key) {
-            Some(value) => Ok(ReadResult {
-                key: request.key,
-                value: value.clone(),
-            }),
+            Some(value) => Ok(ReadResult { key: request.key, value: value.clone() }),
             None => Err(KeyValueStoreError::NotFound { key: request.key }),
         }
     }

@@ -23,11 +23,7 @@ pub struct ClusterNode {
 impl ClusterNode {
     /// A node with the given id, API address and optional Raft (iroh endpoint) address.
     pub fn new(id: NodeId, addr: impl Into<String>, raft_addr: Option<&str>) -> Self {
-        Self {
-            id,
-            addr: addr.into(),
-            raft_addr: raft_addr.map(str::to_owned),
-        }
+        Self { id, addr: addr.into(), raft_addr: raft_addr.map(str::to_owned) }
     }
 }
 

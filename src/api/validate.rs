@@ -17,10 +17,7 @@ pub fn key(key: &str) -> Result<(), String> {
         return Err("key must not be empty".into());
     }
     if key.len() > KEY_BYTES_MAX {
-        return Err(format!(
-            "key is {} bytes, more than the limit of {KEY_BYTES_MAX}",
-            key.len()
-        ));
+        return Err(format!("key is {} bytes, more than the limit of {KEY_BYTES_MAX}", key.len()));
     }
     Ok(())
 }
@@ -67,11 +64,7 @@ pub fn write_command(command: &WriteCommand) -> Result<(), String> {
             Ok(())
         }
         WriteCommand::Delete { key: k } => key(k),
-        WriteCommand::CompareAndSwap {
-            key: k,
-            expected,
-            new_value,
-        } => {
+        WriteCommand::CompareAndSwap { key: k, expected, new_value } => {
             key(k)?;
             if let Some(expected) = expected {
                 value(expected)?;
@@ -92,9 +85,9 @@ pub fn scan(request: &ScanRequest) -> Result<u32, String> {
     match request.limit {
         None => Ok(SCAN_LIMIT_DEFAULT),
         Some(0) => Err("scan limit must be at least 1".into()),
-        Some(limit) if limit > SCAN_LIMIT_MAX => Err(format!(
-            "scan limit {limit} is more than the maximum of {SCAN_LIMIT_MAX}"
-        )),
+        Some(limit) if limit > SCAN_LIMIT_MAX => {
+            Err(format!("scan limit {limit} is more than the maximum of {SCAN_LIMIT_MAX}"))
+        }
         Some(limit) => Ok(limit),
     }
 }
@@ -110,10 +103,7 @@ pub fn init(request: &InitRequest) -> Result<(), String> {
 /// Node ids must be unique, at most `CLUSTER_NODES_MAX`, and addresses bounded.
 pub fn nodes(nodes: &[ClusterNode]) -> Result<(), String> {
     if nodes.len() > CLUSTER_NODES_MAX {
-        return Err(format!(
-            "{} nodes is more than the limit of {CLUSTER_NODES_MAX}",
-            nodes.len()
-        ));
+        return Err(format!("{} nodes is more than the limit of {CLUSTER_NODES_MAX}", nodes.len()));
     }
     let mut seen = BTreeSet::new();
     for node in nodes {
@@ -153,50 +143,33 @@ mod tests {
     fn key_limits() {
         assert!(key("").unwrap_err().contains("empty"));
         assert!(key(&"k".repeat(KEY_BYTES_MAX)).is_ok());
-        assert!(
-            key(&"k".repeat(KEY_BYTES_MAX + 1))
-                .unwrap_err()
-                .contains("limit")
-        );
+        assert!(key(&"k".repeat(KEY_BYTES_MAX + 1)).unwrap_err().contains("limit"));
     }
 
     #[test]
     fn value_limits() {
         assert!(value("").is_ok());
         assert!(value(&"v".repeat(VALUE_BYTES_MAX)).is_ok());
-        assert!(
-            value(&"v".repeat(VALUE_BYTES_MAX + 1))
-                .unwrap_err()
-                .contains("limit")
-        );
+        assert!(value(&"v".repeat(VALUE_BYTES_MAX + 1)).unwrap_err().contains("limit"));
     }
 
     #[test]
     fn set_multi_limits() {
         let pair = || ("k".to_string(), "v".to_string());
-        let ok = WriteCommand::SetMulti {
-            pairs: vec![pair(); SET_MULTI_PAIRS_MAX],
-        };
+        let ok = WriteCommand::SetMulti { pairs: vec![pair(); SET_MULTI_PAIRS_MAX] };
         assert!(write_command(&ok).is_ok());
-        let over = WriteCommand::SetMulti {
-            pairs: vec![pair(); SET_MULTI_PAIRS_MAX + 1],
-        };
+        let over = WriteCommand::SetMulti { pairs: vec![pair(); SET_MULTI_PAIRS_MAX + 1] };
         assert!(write_command(&over).unwrap_err().contains("pairs"));
         let empty = WriteCommand::SetMulti { pairs: vec![] };
         assert!(write_command(&empty).unwrap_err().contains("at least one"));
         let big = "v".repeat(VALUE_BYTES_MAX);
-        let heavy = WriteCommand::SetMulti {
-            pairs: vec![("k".into(), big); 5],
-        };
+        let heavy = WriteCommand::SetMulti { pairs: vec![("k".into(), big); 5] };
         assert!(write_command(&heavy).unwrap_err().contains("bytes"));
     }
 
     #[test]
     fn scan_limits() {
-        let request = |limit| ScanRequest {
-            prefix: String::new(),
-            limit,
-        };
+        let request = |limit| ScanRequest { prefix: String::new(), limit };
         assert_eq!(scan(&request(None)), Ok(SCAN_LIMIT_DEFAULT));
         assert_eq!(scan(&request(Some(SCAN_LIMIT_MAX))), Ok(SCAN_LIMIT_MAX));
         assert!(scan(&request(Some(0))).is_err());
@@ -206,37 +179,12 @@ mod tests {
     #[test]
     fn membership_limits() {
         let node = |id| ClusterNode::new(id, "127.0.0.1:1", None);
-        assert!(
-            init(&InitRequest {
-                initial_members: vec![]
-            })
-            .is_err()
-        );
-        assert!(
-            init(&InitRequest {
-                initial_members: vec![node(1), node(1)]
-            })
-            .is_err()
-        );
+        assert!(init(&InitRequest { initial_members: vec![] }).is_err());
+        assert!(init(&InitRequest { initial_members: vec![node(1), node(1)] }).is_err());
         let many: Vec<_> = (0..=CLUSTER_NODES_MAX as u64).map(node).collect();
-        assert!(
-            init(&InitRequest {
-                initial_members: many
-            })
-            .is_err()
-        );
+        assert!(init(&InitRequest { initial_members: many }).is_err());
         assert!(change_membership(&ChangeMembershipRequest { members: vec![] }).is_err());
-        assert!(
-            change_membership(&ChangeMembershipRequest {
-                members: vec![1, 1]
-            })
-            .is_err()
-        );
-        assert!(
-            change_membership(&ChangeMembershipRequest {
-                members: vec![1, 2]
-            })
-            .is_ok()
-        );
+        assert!(change_membership(&ChangeMembershipRequest { members: vec![1, 1] }).is_err());
+        assert!(change_membership(&ChangeMembershipRequest { members: vec![1, 2] }).is_ok());
     }
 }

@@ -33,7 +33,7 @@ use crate::limits::{
 };
 use crate::raft::network::{AccessPolicy, IrpcRaftNetworkFactory, RAFT_ALPN, RaftRpcServer};
 use crate::raft::{LocalKv, MemberResolver, RaftActorArgs, RaftActorHandle, SharedRaft};
-use crate::storage::{RedbStore, StorageError};
+use crate::storage::{DatabaseReleaseWatch, RedbStore, StorageError};
 
 /// The file in the data dir that keeps the node's iroh secret key.
 const SECRET_KEY_FILE: &str = "iroh-secret-key";
@@ -90,6 +90,7 @@ pub struct BootstrapHandle {
     router: Router,
     control_server: ControlServer,
     status: watch::Receiver<NodeStatus>,
+    database: DatabaseReleaseWatch,
 }
 
 impl BootstrapHandle {
@@ -115,30 +116,38 @@ impl BootstrapHandle {
         }
     }
 
-    /// Stops the node: the actors in reverse start order (Raft shuts down and the database is
-    /// released), then the endpoint and the control server. Bounded by
-    /// `SHUTDOWN_TIMEOUT_MS_MAX` per step.
+    /// Stops the node: the actors in reverse start order (Raft shuts down), then the endpoint
+    /// and the control server, and waits until the database is closed, so that the same data
+    /// dir can be opened again at once. Each step is bounded by `SHUTDOWN_TIMEOUT_MS_MAX`.
     pub async fn shutdown(self) -> Result<(), BootstrapError> {
         let bound = Duration::from_millis(SHUTDOWN_TIMEOUT_MS_MAX);
-        if self.supervisor.get_status() != ractor::ActorStatus::Stopped {
-            let _ = self
-                .supervisor
-                .call(NodeSupervisorMessage::Shutdown, Some(bound))
-                .await;
-            let _ = self
-                .supervisor
-                .get_cell()
-                .stop_and_wait(None, Some(bound))
-                .await;
+        // Take the handle apart and drop what holds storage handles before the wait below
+        // (fields left in a partly moved `self` would live until the end of this function).
+        let BootstrapHandle {
+            supervisor,
+            router,
+            control_server,
+            database,
+            raft_actor,
+            rpc_server,
+            ..
+        } = self;
+        drop((raft_actor, rpc_server));
+        if supervisor.get_status() != ractor::ActorStatus::Stopped {
+            let _ = supervisor.call(NodeSupervisorMessage::Shutdown, Some(bound)).await;
+            let _ = supervisor.get_cell().stop_and_wait(None, Some(bound)).await;
         }
-        if tokio::time::timeout(bound, self.router.shutdown())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(bound, router.shutdown()).await.is_err() {
             tracing::warn!("iroh router did not shut down within {bound:?}");
         }
-        self.control_server.stop().await;
-        Ok(())
+        control_server.stop().await;
+        if database.wait_released(bound).await {
+            Ok(())
+        } else {
+            Err(BootstrapError::Storage(StorageError::Io {
+                reason: format!("the database was still in use {bound:?} after shutdown"),
+            }))
+        }
     }
 }
 
@@ -146,9 +155,8 @@ impl BootstrapHandle {
 /// restarted node has the same endpoint id.
 fn persistent_secret_key(data_dir: &Path) -> Result<SecretKey, BootstrapError> {
     let path = data_dir.join(SECRET_KEY_FILE);
-    let data_dir_error = |e: std::io::Error| BootstrapError::DataDir {
-        reason: format!("{}: {e}", path.display()),
-    };
+    let data_dir_error =
+        |e: std::io::Error| BootstrapError::DataDir { reason: format!("{}: {e}", path.display()) };
     match std::fs::read_to_string(&path) {
         Ok(text) => parse_secret_key(text.trim()).map_err(|reason| BootstrapError::DataDir {
             reason: format!("{}: {reason}", path.display()),
@@ -202,9 +210,7 @@ fn access_policy(peers: PeerBook, shared: SharedRaft) -> AccessPolicy {
         let metrics = raft.metrics().borrow_watched().clone();
         let membership = metrics.membership_config.membership();
         membership.nodes().any(|(_, info)| {
-            info.endpoint_addr
-                .as_ref()
-                .is_some_and(|addr| addr.id == *endpoint_id)
+            info.endpoint_addr.as_ref().is_some_and(|addr| addr.id == *endpoint_id)
         })
     })
 }
@@ -220,23 +226,16 @@ pub async fn bootstrap_node(
         (None, Some(dir)) => Some(persistent_secret_key(dir)?),
         _ => None,
     };
-    let iroh_manager = IrohEndpointManager::bind(
-        &config.iroh,
-        &config.host,
-        stored_key,
-        vec![RAFT_ALPN.to_vec()],
-    )
-    .await?;
+    let iroh_manager =
+        IrohEndpointManager::bind(&config.iroh, &config.host, stored_key, vec![RAFT_ALPN.to_vec()])
+            .await?;
     log_discovery_caveats(&config);
 
     let peer_book = PeerBook::new();
     let network_factory =
         IrpcRaftNetworkFactory::new(iroh_manager.endpoint().clone(), peer_book.clone());
     let shared = SharedRaft::new();
-    let local = LocalKv {
-        shared: shared.clone(),
-        reader: store.reader(),
-    };
+    let local = LocalKv { shared: shared.clone() };
     let rpc_server = RaftRpcServer::new(
         shared.clone(),
         Arc::new(local),
@@ -269,31 +268,17 @@ pub async fn bootstrap_node(
         peers: peer_book.clone(),
         manual_peers: config.peers.clone(),
     }));
-    children.push(ChildSpec::NodeControl(NodeControlArgs {
-        report: report.clone(),
-    }));
+    children.push(ChildSpec::NodeControl(NodeControlArgs { report: report.clone() }));
 
     let (status_tx, status) = watch::channel(NodeStatus::Running);
-    let args = NodeSupervisorArgs {
-        node_id,
-        children,
-        report: report.clone(),
-        status: status_tx,
-    };
-    let spawned = Actor::spawn(
-        Some(actor_name(node_id, "supervisor")),
-        NodeSupervisor,
-        args,
-    )
-    .await;
+    let args = NodeSupervisorArgs { node_id, children, report: report.clone(), status: status_tx };
+    let spawned = Actor::spawn(Some(actor_name(node_id, "supervisor")), NodeSupervisor, args).await;
     let supervisor = match spawned {
         Ok((supervisor, _)) => supervisor,
         Err(error) => {
             let _ = router.shutdown().await;
             control_server.stop().await;
-            return Err(BootstrapError::Actor {
-                reason: error.to_string(),
-            });
+            return Err(BootstrapError::Actor { reason: error.to_string() });
         }
     };
     stop_serving_when_stopped(status.clone(), router.clone());
@@ -303,7 +288,6 @@ pub async fn bootstrap_node(
             node_id,
             actor_name(node_id, "raft"),
             shared,
-            store.reader(),
             network_factory.clone(),
         ),
         ControlBackend::Deterministic => {
@@ -324,6 +308,7 @@ pub async fn bootstrap_node(
         router,
         control_server,
         status,
+        database: store.release_watch(),
     })
 }
 
@@ -331,9 +316,7 @@ pub async fn bootstrap_node(
 /// talking to an endpoint whose Raft is gone.
 fn stop_serving_when_stopped(mut status: watch::Receiver<NodeStatus>, router: Router) {
     tokio::spawn(async move {
-        let _ = status
-            .wait_for(|s| matches!(s, NodeStatus::Stopped { .. }))
-            .await;
+        let _ = status.wait_for(|s| matches!(s, NodeStatus::Stopped { .. })).await;
         let _ = router.shutdown().await;
     });
 }

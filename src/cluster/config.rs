@@ -119,10 +119,7 @@ pub struct ConfigError {
 }
 
 fn config_error(field: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field,
-        reason: reason.into(),
-    }
+    ConfigError { field, reason: reason.into() }
 }
 
 impl ClusterBootstrapConfig {
@@ -190,9 +187,7 @@ pub fn parse_secret_key(hex_key: &str) -> Result<iroh::SecretKey, String> {
         return Err(format!("must be 64 hex characters, got {}", hex_key.len()));
     }
     let bytes = hex::decode(hex_key).map_err(|e| format!("not hex: {e}"))?;
-    let bytes: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| "must be 32 bytes".to_string())?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| "must be 32 bytes".to_string())?;
     Ok(iroh::SecretKey::from_bytes(&bytes))
 }
 
@@ -206,13 +201,7 @@ mod tests {
         assert_eq!(config.host, "127.0.0.1");
         assert_eq!(config.ractor_port, 0);
         assert_eq!(config.heartbeat_interval_ms, 500);
-        assert_eq!(
-            (
-                config.election_timeout_min_ms,
-                config.election_timeout_max_ms
-            ),
-            (1500, 3000)
-        );
+        assert_eq!((config.election_timeout_min_ms, config.election_timeout_max_ms), (1500, 3000));
         assert!(config.iroh.enable_gossip && config.iroh.enable_mdns);
         assert!(!config.iroh.enable_dns_discovery && !config.iroh.enable_pkarr);
         assert_eq!(config.control_backend, ControlBackend::RaftActor);
@@ -224,60 +213,33 @@ mod tests {
         let base = ClusterBootstrapConfig::default;
         let cases: Vec<(ClusterBootstrapConfig, &str)> = vec![
             (
-                ClusterBootstrapConfig {
-                    election_timeout_min_ms: 3000,
-                    ..base()
-                },
+                ClusterBootstrapConfig { election_timeout_min_ms: 3000, ..base() },
                 "election_timeout_min_ms",
             ),
             (
-                ClusterBootstrapConfig {
-                    heartbeat_interval_ms: 1500,
-                    ..base()
-                },
+                ClusterBootstrapConfig { heartbeat_interval_ms: 1500, ..base() },
                 "heartbeat_interval_ms",
             ),
             (
-                ClusterBootstrapConfig {
-                    heartbeat_interval_ms: 1,
-                    ..base()
-                },
+                ClusterBootstrapConfig { heartbeat_interval_ms: 1, ..base() },
                 "heartbeat_interval_ms",
             ),
+            (ClusterBootstrapConfig { cookie: String::new(), ..base() }, "cookie"),
             (
                 ClusterBootstrapConfig {
-                    cookie: String::new(),
-                    ..base()
-                },
-                "cookie",
-            ),
-            (
-                ClusterBootstrapConfig {
-                    iroh: IrohConfig {
-                        secret_key: Some("abc".into()),
-                        ..Default::default()
-                    },
+                    iroh: IrohConfig { secret_key: Some("abc".into()), ..Default::default() },
                     ..base()
                 },
                 "iroh.secret_key",
             ),
             (
                 ClusterBootstrapConfig {
-                    iroh: IrohConfig {
-                        secret_key: Some("zz".repeat(32)),
-                        ..Default::default()
-                    },
+                    iroh: IrohConfig { secret_key: Some("zz".repeat(32)), ..Default::default() },
                     ..base()
                 },
                 "iroh.secret_key",
             ),
-            (
-                ClusterBootstrapConfig {
-                    peers: vec!["x@y".into()],
-                    ..base()
-                },
-                "peers",
-            ),
+            (ClusterBootstrapConfig { peers: vec!["x@y".into()], ..base() }, "peers"),
         ];
         for (config, field) in cases {
             let error = config.validate().unwrap_err();

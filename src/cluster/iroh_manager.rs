@@ -56,9 +56,9 @@ impl IrohEndpointManager {
         let relay_mode = match &config.relay_url {
             None => RelayMode::Disabled,
             Some(url) => {
-                let url: iroh::RelayUrl = url.parse().map_err(|e| IrohError::Invalid {
-                    reason: format!("relay_url: {e}"),
-                })?;
+                let url: iroh::RelayUrl = url
+                    .parse()
+                    .map_err(|e| IrohError::Invalid { reason: format!("relay_url: {e}") })?;
                 RelayMode::Custom(RelayMap::from_iter([url]))
             }
         };
@@ -67,20 +67,13 @@ impl IrohEndpointManager {
             .relay_mode(relay_mode)
             .alpns(alpns)
             .bind_addr(SocketAddr::new(ip, 0))
-            .map_err(|e| IrohError::Invalid {
-                reason: e.to_string(),
-            })?
+            .map_err(|e| IrohError::Invalid { reason: e.to_string() })?
             .bind()
             .await
-            .map_err(|e| IrohError::Bind {
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| IrohError::Bind { reason: e.to_string() })?;
         let node_addr = endpoint.addr();
         tracing::info!(endpoint_id = %endpoint.id(), ?node_addr, "Iroh endpoint initialized");
-        Ok(Self {
-            endpoint,
-            node_addr,
-        })
+        Ok(Self { endpoint, node_addr })
     }
 
     /// This node's endpoint address (id plus its direct addresses) as bound at startup; give

@@ -31,31 +31,19 @@ pub struct RestartIntensity {
 impl RestartIntensity {
     /// Allows `restarts_max` restarts within `window`.
     pub fn new(restarts_max: usize, window: Duration) -> Self {
-        Self {
-            restarts_max,
-            window,
-            history: VecDeque::new(),
-        }
+        Self { restarts_max, window, history: VecDeque::new() }
     }
 
     /// Records an exit at `now` and decides.
     pub fn on_exit(&mut self, now: Instant) -> RestartDecision {
-        while self
-            .history
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.window)
-        {
+        while self.history.front().is_some_and(|t| now.duration_since(*t) > self.window) {
             self.history.pop_front();
         }
         if self.history.len() >= self.restarts_max {
-            return RestartDecision::GiveUp {
-                restarts: self.history.len(),
-            };
+            return RestartDecision::GiveUp { restarts: self.history.len() };
         }
         self.history.push_back(now);
-        RestartDecision::Restart {
-            restarts: self.history.len(),
-        }
+        RestartDecision::Restart { restarts: self.history.len() }
     }
 }
 
@@ -68,15 +56,9 @@ mod tests {
         let mut policy = RestartIntensity::new(3, Duration::from_secs(60));
         let start = Instant::now();
         for n in 1..=3 {
-            assert_eq!(
-                policy.on_exit(start),
-                RestartDecision::Restart { restarts: n }
-            );
+            assert_eq!(policy.on_exit(start), RestartDecision::Restart { restarts: n });
         }
-        assert_eq!(
-            policy.on_exit(start),
-            RestartDecision::GiveUp { restarts: 3 }
-        );
+        assert_eq!(policy.on_exit(start), RestartDecision::GiveUp { restarts: 3 });
     }
 
     #[test]
@@ -87,9 +69,6 @@ mod tests {
             policy.on_exit(start);
         }
         let later = start + Duration::from_secs(61);
-        assert_eq!(
-            policy.on_exit(later),
-            RestartDecision::Restart { restarts: 1 }
-        );
+        assert_eq!(policy.on_exit(later), RestartDecision::Restart { restarts: 1 });
     }
 }

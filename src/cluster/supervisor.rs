@@ -59,6 +59,19 @@ impl ChildSpec {
         }
     }
 
+    /// Releases what a child that was killed (and so ran no `post_stop`) left behind. Only the
+    /// RaftActor leaves something: its Raft instance, still running in the shared slot.
+    async fn clean_up_after_exit(&self) {
+        if let ChildSpec::Raft(args) = self {
+            if let Some(raft) = args.shared.take() {
+                let bound = Duration::from_millis(SHUTDOWN_TIMEOUT_MS_MAX);
+                if tokio::time::timeout(bound, raft.shutdown()).await.is_err() {
+                    tracing::warn!("raft shutdown did not finish within {bound:?}");
+                }
+            }
+        }
+    }
+
     async fn spawn(&self, name: String, supervisor: ActorCell) -> Result<ActorCell, SpawnErr> {
         let cell = match self {
             ChildSpec::Storage(store) => {
@@ -157,7 +170,7 @@ impl Actor for NodeSupervisor {
                 Err(error) => {
                     stop_children(&mut state).await;
                     return Err(
-                        format!("could not start the {} actor: {error}", spec.role()).into(),
+                        format!("could not start the {} actor: {error}", spec.role()).into()
                     );
                 }
             };
@@ -221,10 +234,8 @@ impl Actor for NodeSupervisor {
             return Ok(());
         }
         let id = cell.get_id();
-        let Some(index) = state
-            .children
-            .iter()
-            .position(|c| c.cell.as_ref().is_some_and(|c| c.get_id() == id))
+        let Some(index) =
+            state.children.iter().position(|c| c.cell.as_ref().is_some_and(|c| c.get_id() == id))
         else {
             return Ok(());
         };
@@ -253,21 +264,18 @@ async fn on_child_exit(
                     ACTOR_RESTART_WINDOW_MS / 1000
                 );
                 tracing::error!("{error}");
-                let _ = state.status.send(NodeStatus::Stopped {
-                    error: Some(error.clone()),
-                });
+                // Publish the stop only once every child is down, so that whoever sees it can
+                // rely on the node serving nothing any more.
+                state.children[index].spec.clean_up_after_exit().await;
                 stop_children(state).await;
+                let _ = state.status.send(NodeStatus::Stopped { error: Some(error.clone()) });
                 myself.stop(Some(error));
                 return;
             }
             RestartDecision::Restart { restarts } => {
                 tracing::warn!(actor = %child.name, restarts, "actor {why}; restarting it");
                 state.report.record_restart(role);
-                match child
-                    .spec
-                    .spawn(child.name.clone(), myself.get_cell())
-                    .await
-                {
+                match child.spec.spawn(child.name.clone(), myself.get_cell()).await {
                     Ok(cell) => {
                         child.cell = Some(cell);
                         state.report.set_running(role, true);

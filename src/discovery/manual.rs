@@ -14,14 +14,9 @@ pub fn parse_peer(spec: &str) -> Result<(NodeId, EndpointAddr), String> {
     let (id, addr) = spec
         .split_once('@')
         .ok_or_else(|| format!("peer {spec:?} must look like <node_id>@<endpoint>"))?;
-    let node_id: NodeId = id
-        .trim()
-        .parse()
-        .map_err(|_| format!("peer {spec:?}: {id:?} is not a node id"))?;
-    Ok((
-        node_id,
-        parse_endpoint(addr.trim()).map_err(|e| format!("peer {spec:?}: {e}"))?,
-    ))
+    let node_id: NodeId =
+        id.trim().parse().map_err(|_| format!("peer {spec:?}: {id:?} is not a node id"))?;
+    Ok((node_id, parse_endpoint(addr.trim()).map_err(|e| format!("peer {spec:?}: {e}"))?))
 }
 
 /// Parses an endpoint given as an endpoint id or as endpoint address JSON.
@@ -29,9 +24,7 @@ pub fn parse_endpoint(text: &str) -> Result<EndpointAddr, String> {
     if text.starts_with('{') {
         return serde_json::from_str(text).map_err(|e| format!("bad endpoint address JSON: {e}"));
     }
-    let id: EndpointId = text
-        .parse()
-        .map_err(|e| format!("bad endpoint id {text:?}: {e}"))?;
+    let id: EndpointId = text.parse().map_err(|e| format!("bad endpoint id {text:?}: {e}"))?;
     Ok(EndpointAddr::new(id))
 }
 
@@ -48,8 +41,7 @@ mod tests {
     fn both_forms_parse_and_round_trip() {
         let key = iroh::SecretKey::from_bytes(&[7; 32]);
         let mut addr = EndpointAddr::new(key.public());
-        addr.addrs
-            .insert(iroh::TransportAddr::Ip("127.0.0.1:4000".parse().unwrap()));
+        addr.addrs.insert(iroh::TransportAddr::Ip("127.0.0.1:4000".parse().unwrap()));
         let json = endpoint_to_string(&addr);
         assert_eq!(parse_peer(&format!("2@{json}")).unwrap(), (2, addr.clone()));
         let (id, bare) = parse_peer(&format!("3@{}", key.public())).unwrap();

@@ -48,10 +48,7 @@ pub struct PeerBook {
 }
 
 fn unix_ms_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl PeerBook {
@@ -80,12 +77,7 @@ impl PeerBook {
             _ => {
                 peers.insert(
                     node_id,
-                    PeerEntry {
-                        node_id,
-                        endpoint_addr,
-                        source,
-                        last_seen_unix_ms,
-                    },
+                    PeerEntry { node_id, endpoint_addr, source, last_seen_unix_ms },
                 );
             }
         }
@@ -101,10 +93,7 @@ impl PeerBook {
     /// The node id known for an endpoint id, if any.
     pub fn node_of(&self, endpoint_id: &EndpointId) -> Option<NodeId> {
         let peers = self.peers.read().unwrap_or_else(|e| e.into_inner());
-        peers
-            .values()
-            .find(|entry| entry.endpoint_addr.id == *endpoint_id)
-            .map(|e| e.node_id)
+        peers.values().find(|entry| entry.endpoint_addr.id == *endpoint_id).map(|e| e.node_id)
     }
 
     /// Every known peer, sorted by node id.
@@ -149,10 +138,7 @@ mod tests {
         for id in 0..PEERS_MAX as u64 {
             book.add(id, addr(1), PeerSource::Manual).unwrap();
         }
-        assert_eq!(
-            book.add(PEERS_MAX as u64, addr(1), PeerSource::Manual),
-            Err(PeerBookFull)
-        );
+        assert_eq!(book.add(PEERS_MAX as u64, addr(1), PeerSource::Manual), Err(PeerBookFull));
         // Refreshing a known peer still works when the book is full.
         book.add(0, addr(3), PeerSource::Manual).unwrap();
         assert_eq!(book.len(), PEERS_MAX);

@@ -96,6 +96,12 @@ impl Actor for RaftActor {
             );
             shutdown_raft(previous).await;
         }
+        // Commits the previous instance started finish on the blocking pool even after it
+        // stopped; the new instance must read its starting state after them.
+        let bound = Duration::from_millis(SHUTDOWN_TIMEOUT_MS_MAX);
+        if !args.store.wait_idle(bound).await {
+            return Err(format!("storage calls still running {bound:?} after Raft stopped").into());
+        }
         let raft = openraft::Raft::new(
             args.node_id,
             args.raft_config.clone(),
@@ -104,13 +110,9 @@ impl Actor for RaftActor {
             args.store.state_machine(),
         )
         .await?;
-        args.shared.set(raft.clone());
+        args.shared.set(raft.clone(), args.store.reader());
         tracing::info!(node_id = args.node_id, "Raft instance started");
-        Ok(RaftActorState {
-            resolver: args.resolver,
-            shared: args.shared,
-            raft,
-        })
+        Ok(RaftActorState { resolver: args.resolver, shared: args.shared, raft })
     }
 
     async fn post_stop(

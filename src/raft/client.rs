@@ -10,6 +10,8 @@
 use openraft::async_runtime::watch::WatchReceiver;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use ractor::{ActorRef, registry};
 
 use super::actor::RaftActorMessage;
@@ -22,7 +24,8 @@ use crate::api::{
     ReadResult, ScanRequest, ScanResult, WriteRequest, WriteResult,
 };
 use crate::limits::{
-    ACTOR_CALL_TIMEOUT_MS_MAX, CLIENT_REQUEST_TIMEOUT_MS_MAX, CONTROL_REQUEST_TIMEOUT_MS_MAX,
+    ACTOR_CALL_TIMEOUT_MS_MAX, CLIENT_REQUEST_TIMEOUT_MS_MAX, CLIENT_RETRIES_MAX,
+    CLIENT_RETRY_BACKOFF_MS, CONTROL_REQUEST_TIMEOUT_MS_MAX,
 };
 use crate::storage::StateReader;
 
@@ -35,11 +38,7 @@ pub struct RaftActorHandle {
 
 #[derive(Clone)]
 enum Backend {
-    Raft {
-        actor_name: String,
-        local: LocalKv,
-        network: IrpcRaftNetworkFactory,
-    },
+    Raft { actor_name: String, local: LocalKv, network: IrpcRaftNetworkFactory },
     Deterministic(DeterministicCluster),
 }
 
@@ -49,26 +48,15 @@ impl RaftActorHandle {
         node_id: NodeId,
         actor_name: String,
         shared: SharedRaft,
-        reader: StateReader,
         network: IrpcRaftNetworkFactory,
     ) -> Self {
-        let local = LocalKv { shared, reader };
-        Self {
-            node_id,
-            backend: Backend::Raft {
-                actor_name,
-                local,
-                network,
-            },
-        }
+        let local = LocalKv { shared };
+        Self { node_id, backend: Backend::Raft { actor_name, local, network } }
     }
 
     /// A handle served by the deterministic in-memory backend.
     pub fn deterministic(node_id: NodeId, cluster: DeterministicCluster) -> Self {
-        Self {
-            node_id,
-            backend: Backend::Deterministic(cluster),
-        }
+        Self { node_id, backend: Backend::Deterministic(cluster) }
     }
 
     /// The node this handle belongs to.
@@ -85,20 +73,19 @@ impl RaftActorHandle {
         }
     }
 
-    /// The state machine reader (`None` for the deterministic backend).
-    pub fn state_reader(&self) -> Option<&StateReader> {
+    /// The reader of the running instance's state machine (`None` for the deterministic
+    /// backend, while the RaftActor restarts, or after shutdown).
+    pub fn state_reader(&self) -> Option<StateReader> {
         match &self.backend {
-            Backend::Raft { local, .. } => Some(&local.reader),
+            Backend::Raft { local, .. } => local.shared.get_with_reader().map(|(_, reader)| reader),
             Backend::Deterministic(_) => None,
         }
     }
 
     fn actor(&self, actor_name: &str) -> Result<ActorRef<RaftActorMessage>, ControlPlaneError> {
-        registry::where_is(actor_name.to_owned())
-            .map(ActorRef::from)
-            .ok_or_else(|| ControlPlaneError::Failed {
-                reason: format!("actor {actor_name} is not running"),
-            })
+        registry::where_is(actor_name.to_owned()).map(ActorRef::from).ok_or_else(|| {
+            ControlPlaneError::Failed { reason: format!("actor {actor_name} is not running") }
+        })
     }
 }
 
@@ -125,10 +112,7 @@ impl RaftControlClient {
             unreachable!("call is only used with the Raft backend");
         };
         let actor = self.handle.actor(actor_name)?;
-        match actor
-            .call(make, Some(Duration::from_millis(timeout_ms)))
-            .await
-        {
+        match actor.call(make, Some(Duration::from_millis(timeout_ms))).await {
             Ok(ractor::rpc::CallResult::Success(result)) => result,
             Ok(ractor::rpc::CallResult::Timeout) => Err(ControlPlaneError::Failed {
                 reason: format!("no answer from {actor_name} within {timeout_ms} ms"),
@@ -150,9 +134,7 @@ impl RaftControlClient {
         let timeout = Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS_MAX));
         match actor.call(RaftActorMessage::Metrics, timeout).await {
             Ok(ractor::rpc::CallResult::Success(metrics)) => Ok(metrics),
-            _ => Err(ControlPlaneError::Failed {
-                reason: format!("no metrics from {actor_name}"),
-            }),
+            _ => Err(ControlPlaneError::Failed { reason: format!("no metrics from {actor_name}") }),
         }
     }
 }
@@ -163,11 +145,8 @@ impl ClusterController for RaftControlClient {
         if let Backend::Deterministic(cluster) = &self.handle.backend {
             return cluster.init(request).await;
         }
-        self.call(
-            |reply| RaftActorMessage::Init(request, reply),
-            CONTROL_REQUEST_TIMEOUT_MS_MAX,
-        )
-        .await
+        self.call(|reply| RaftActorMessage::Init(request, reply), CONTROL_REQUEST_TIMEOUT_MS_MAX)
+            .await
     }
 
     async fn add_learner(
@@ -178,11 +157,7 @@ impl ClusterController for RaftControlClient {
             return cluster.add_learner(request).await;
         }
         let timeout = CONTROL_REQUEST_TIMEOUT_MS_MAX + ACTOR_CALL_TIMEOUT_MS_MAX;
-        self.call(
-            |reply| RaftActorMessage::AddLearner(request, reply),
-            timeout,
-        )
-        .await
+        self.call(|reply| RaftActorMessage::AddLearner(request, reply), timeout).await
     }
 
     async fn change_membership(
@@ -193,21 +168,19 @@ impl ClusterController for RaftControlClient {
             return cluster.change_membership(request).await;
         }
         let timeout = CONTROL_REQUEST_TIMEOUT_MS_MAX + ACTOR_CALL_TIMEOUT_MS_MAX;
-        self.call(
-            |reply| RaftActorMessage::ChangeMembership(request, reply),
-            timeout,
-        )
-        .await
+        self.call(|reply| RaftActorMessage::ChangeMembership(request, reply), timeout).await
     }
 
     async fn current_state(&self) -> Result<ClusterState, ControlPlaneError> {
         if let Backend::Deterministic(cluster) = &self.handle.backend {
             return cluster.current_state().await;
         }
-        self.call(RaftActorMessage::CurrentState, ACTOR_CALL_TIMEOUT_MS_MAX)
-            .await
+        self.call(RaftActorMessage::CurrentState, ACTOR_CALL_TIMEOUT_MS_MAX).await
     }
 }
+
+/// The pause before the first retry of a `NotLeader` answer; later ones wait longer.
+const CLIENT_RETRY_BACKOFF: Duration = Duration::from_millis(CLIENT_RETRY_BACKOFF_MS);
 
 /// Data plane of one node ([`KeyValueStore`]); requests on a follower go to the leader.
 #[derive(Clone)]
@@ -227,32 +200,24 @@ impl KvClient {
         Self { handle }
     }
 
-    /// Decides what to do with a `NotLeader` answer: forward to a known leader, or wait
-    /// (bounded) for an election to name one and then forward, or give up with the error.
-    async fn route(&self, raft: &AspenRaft, error: KeyValueStoreError) -> Route {
+    /// Decides what to do with a `NotLeader` answer: forward to a known leader, or wait (until
+    /// `deadline`) for an election to name one, or give up with the error.
+    async fn route(&self, raft: &AspenRaft, error: KeyValueStoreError, deadline: Instant) -> Route {
         let KeyValueStoreError::NotLeader { leader, .. } = &error else {
             return Route::Answer(error);
         };
         let leader = match leader {
             Some(leader) => *leader,
             None => {
-                let wait = raft.wait(Some(Duration::from_millis(CLIENT_REQUEST_TIMEOUT_MS_MAX)));
-                match wait
-                    .metrics(|m| m.current_leader.is_some(), "a leader")
-                    .await
-                {
+                let wait = raft.wait(Some(deadline.saturating_duration_since(Instant::now())));
+                match wait.metrics(|m| m.current_leader.is_some(), "a leader").await {
                     Ok(metrics) => metrics.current_leader.unwrap_or_default(),
                     Err(_) => return Route::Answer(error),
                 }
             }
         };
-        let node = raft
-            .metrics()
-            .borrow_watched()
-            .membership_config
-            .membership()
-            .get_node(&leader)
-            .cloned();
+        let metrics = raft.metrics().borrow_watched().clone();
+        let node = metrics.membership_config.membership().get_node(&leader).cloned();
         Route::Leader(leader, node)
     }
 
@@ -264,33 +229,50 @@ impl KvClient {
     }
 }
 
-/// Runs `$body` (with `$raft`, `$local` and `$req` bound) on this node; on `NotLeader`,
-/// forwards with `$forward`, unless this node is itself the named leader (it is still taking
-/// office), in which case it tries once more locally.
+/// Runs `$body` (with `$raft`, `$reader` and `$req` bound) on this node; on `NotLeader`,
+/// forwards with `$forward`, or runs locally again when this node is itself the named leader
+/// (it is still taking office). `NotLeader` always means "not applied" (openraft refuses before
+/// appending, and the forwarder says `NotLeader` only when nothing was sent), so it is retried,
+/// up to `CLIENT_RETRIES_MAX` times within `CLIENT_REQUEST_TIMEOUT_MS_MAX`, while leadership
+/// settles after an election.
 macro_rules! local_or_forward {
-    ($self:ident, $request:ident, |$raft:ident, $local:ident, $req:ident| $body:expr, $forward:ident) => {{
-        let Some(($local, network)) = $self.raft_backend() else {
+    ($self:ident, $request:ident, |$raft:ident, $reader:ident, $req:ident| $body:expr, $forward:ident) => {{
+        let Some((local_kv, network)) = $self.raft_backend() else {
             unreachable!("the deterministic backend returned earlier")
         };
-        let raft = $local.shared.get().ok_or_else(local::restarting)?;
-        let first = {
-            let ($raft, $req) = (&raft, $request.clone());
-            $body.await
-        };
-        match first {
-            Err(error @ KeyValueStoreError::NotLeader { .. }) => {
-                match $self.route(&raft, error).await {
-                    Route::Leader(leader, _) if leader == $self.handle.node_id => {
-                        let ($raft, $req) = (&raft, $request);
-                        $body.await
-                    }
-                    Route::Leader(leader, node) => {
-                        network.$forward(leader, node.as_ref(), $request).await
-                    }
-                    Route::Answer(error) => Err(error),
+        let deadline = Instant::now() + Duration::from_millis(CLIENT_REQUEST_TIMEOUT_MS_MAX);
+        let mut retries = 0;
+        loop {
+            let (raft, $reader) =
+                local_kv.shared.get_with_reader().ok_or_else(local::restarting)?;
+            let first = {
+                let ($raft, $req) = (&raft, $request.clone());
+                $body.await
+            };
+            let error = match first {
+                Err(error @ KeyValueStoreError::NotLeader { .. }) => error,
+                other => return other,
+            };
+            let result = match $self.route(&raft, error, deadline).await {
+                Route::Leader(leader, _) if leader == $self.handle.node_id => {
+                    let ($raft, $req) = (&raft, $request.clone());
+                    $body.await
                 }
+                Route::Leader(leader, node) => {
+                    network.$forward(leader, node.as_ref(), $request.clone()).await
+                }
+                Route::Answer(error) => Err(error),
+            };
+            match result {
+                Err(KeyValueStoreError::NotLeader { .. })
+                    if retries < CLIENT_RETRIES_MAX && Instant::now() < deadline =>
+                {
+                    retries += 1;
+                    // Give the election that made the answer stale a moment to settle.
+                    tokio::time::sleep(CLIENT_RETRY_BACKOFF * retries).await;
+                }
+                other => return other,
             }
-            other => other,
         }
     }};
 }
@@ -304,7 +286,7 @@ impl KeyValueStore for KvClient {
         local_or_forward!(
             self,
             request,
-            |raft, local, request| local::write(raft, request),
+            |raft, _reader, request| local::write(raft, request),
             forward_write
         )
     }
@@ -316,7 +298,7 @@ impl KeyValueStore for KvClient {
         local_or_forward!(
             self,
             request,
-            |raft, local, request| local::read(raft, &local.reader, request),
+            |raft, reader, request| local::read(raft, &reader, request),
             forward_read
         )
     }
@@ -328,7 +310,7 @@ impl KeyValueStore for KvClient {
         local_or_forward!(
             self,
             request,
-            |raft, local, request| local::scan(raft, &local.reader, request),
+            |raft, reader, request| local::scan(raft, &reader, request),
             forward_scan
         )
     }

@@ -47,10 +47,7 @@ impl MemberResolver {
                 ))
             })?,
         };
-        Ok(RaftMemberInfo {
-            api_addr: node.addr.clone(),
-            endpoint_addr: Some(endpoint_addr),
-        })
+        Ok(RaftMemberInfo { api_addr: node.addr.clone(), endpoint_addr: Some(endpoint_addr) })
     }
 }
 
@@ -80,26 +77,13 @@ pub fn cluster_state(metrics: &RaftMetrics) -> ClusterState {
             raft_addr: info.endpoint_addr.as_ref().map(endpoint_to_string),
         })
         .collect();
-    let learners = nodes
-        .iter()
-        .map(|n| n.id)
-        .filter(|id| !members.contains(id))
-        .collect();
-    ClusterState {
-        nodes,
-        members: members.into_iter().collect(),
-        learners,
-    }
+    let learners = nodes.iter().map(|n| n.id).filter(|id| !members.contains(id)).collect();
+    ClusterState { nodes, members: members.into_iter().collect(), learners }
 }
 
 /// True once this node has any membership, from `init` or from a leader's log.
 pub fn is_initialized(metrics: &RaftMetrics) -> bool {
-    metrics
-        .membership_config
-        .membership()
-        .nodes()
-        .next()
-        .is_some()
+    metrics.membership_config.membership().nodes().next().is_some()
 }
 
 /// Initializes the cluster with `request.initial_members`.
@@ -109,11 +93,7 @@ pub async fn init(
     request: InitRequest,
 ) -> Result<ClusterState, ControlPlaneError> {
     validate::init(&request).map_err(invalid)?;
-    if !request
-        .initial_members
-        .iter()
-        .any(|node| node.id == resolver.node_id)
-    {
+    if !request.initial_members.iter().any(|node| node.id == resolver.node_id) {
         return Err(invalid(format!(
             "initial_members must include this node ({})",
             resolver.node_id
@@ -129,9 +109,7 @@ pub async fn init(
             return Err(invalid("cluster is already initialized".into()));
         }
         Ok(Err(error)) => {
-            return Err(ControlPlaneError::Failed {
-                reason: error.to_string(),
-            });
+            return Err(ControlPlaneError::Failed { reason: error.to_string() });
         }
         Ok(Ok(())) => {}
     }
@@ -141,9 +119,7 @@ pub async fn init(
     let metrics = wait
         .metrics(is_initialized, "membership after init")
         .await
-        .map_err(|e| ControlPlaneError::Failed {
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| ControlPlaneError::Failed { reason: e.to_string() })?;
     Ok(cluster_state(&metrics))
 }
 
@@ -159,16 +135,8 @@ pub async fn add_learner(
     if !initialized {
         return Err(ControlPlaneError::NotInitialized);
     }
-    if metrics
-        .membership_config
-        .membership()
-        .voter_ids()
-        .any(|id| id == request.learner.id)
-    {
-        return Err(invalid(format!(
-            "node {} is already a voter",
-            request.learner.id
-        )));
+    if metrics.membership_config.membership().voter_ids().any(|id| id == request.learner.id) {
+        return Err(invalid(format!("node {} is already a voter", request.learner.id)));
     }
     let info = resolver.member_info(&request.learner)?;
     let result =
@@ -192,11 +160,7 @@ pub async fn change_membership(
         return Err(ControlPlaneError::NotInitialized);
     }
     let membership = metrics.membership_config.membership();
-    if let Some(unknown) = request
-        .members
-        .iter()
-        .find(|id| membership.get_node(id).is_none())
-    {
+    if let Some(unknown) = request.members.iter().find(|id| membership.get_node(id).is_none()) {
         return Err(invalid(format!(
             "node {unknown} is neither a member nor a learner: add it as a learner first"
         )));

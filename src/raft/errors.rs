@@ -15,9 +15,7 @@ pub(crate) fn write_error(
             reason: "leader changed while the write was in flight; it may or may not be applied"
                 .into(),
         },
-        other => KeyValueStoreError::Failed {
-            reason: other.to_string(),
-        },
+        other => KeyValueStoreError::Failed { reason: other.to_string() },
     }
 }
 
@@ -29,19 +27,14 @@ pub(crate) fn read_error(
         RaftError::APIError(LinearizableReadError::ForwardToLeader(forward)) => {
             not_leader_kv(&forward)
         }
-        other => KeyValueStoreError::Failed {
-            reason: other.to_string(),
-        },
+        other => KeyValueStoreError::Failed { reason: other.to_string() },
     }
 }
 
 fn not_leader_kv(forward: &ForwardToLeader<AspenTypeConfig>) -> KeyValueStoreError {
     KeyValueStoreError::NotLeader {
         leader: forward.leader_id,
-        leader_addr: forward
-            .leader_node
-            .as_ref()
-            .map(|node| node.api_addr.clone()),
+        leader_addr: forward.leader_node.as_ref().map(|node| node.api_addr.clone()),
     }
 }
 
@@ -57,19 +50,12 @@ pub(crate) fn control_error(
             }
             ControlPlaneError::NotLeader {
                 leader: forward.leader_id,
-                leader_addr: forward
-                    .leader_node
-                    .as_ref()
-                    .map(|node| node.api_addr.clone()),
+                leader_addr: forward.leader_node.as_ref().map(|node| node.api_addr.clone()),
             }
         }
         RaftError::APIError(ClientWriteError::ChangeMembershipError(change)) => {
-            ControlPlaneError::InvalidRequest {
-                reason: change.to_string(),
-            }
+            ControlPlaneError::InvalidRequest { reason: change.to_string() }
         }
-        other => ControlPlaneError::Failed {
-            reason: other.to_string(),
-        },
+        other => ControlPlaneError::Failed { reason: other.to_string() },
     }
 }

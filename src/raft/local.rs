@@ -59,10 +59,7 @@ pub async fn write(
         .map_err(|_| timed_out("write"))?
         .map_err(|error| not_initialized_or(raft, write_error(error)))?;
     match response.data {
-        WriteOutcome::Applied => Ok(WriteResult {
-            command,
-            log_index: response.log_id.index,
-        }),
+        WriteOutcome::Applied => Ok(WriteResult { command, log_index: response.log_id.index }),
         WriteOutcome::CompareAndSwapMismatch { current } => match command {
             WriteCommand::CompareAndSwap { key, .. } => {
                 Err(KeyValueStoreError::CompareAndSwapFailed { key, current })
@@ -77,20 +74,15 @@ pub async fn write(
 /// Confirms leadership with a read index and waits until this node has applied up to it, so
 /// a read that follows sees every write acknowledged before it began.
 async fn linearize(raft: &AspenRaft) -> Result<(), KeyValueStoreError> {
-    tokio::time::timeout(
-        request_timeout(),
-        raft.ensure_linearizable(ReadPolicy::ReadIndex),
-    )
-    .await
-    .map_err(|_| timed_out("linearizable read"))?
-    .map_err(|error| not_initialized_or(raft, read_error(error)))?;
+    tokio::time::timeout(request_timeout(), raft.ensure_linearizable(ReadPolicy::ReadIndex))
+        .await
+        .map_err(|_| timed_out("linearizable read"))?
+        .map_err(|error| not_initialized_or(raft, read_error(error)))?;
     Ok(())
 }
 
 fn storage_failed(error: crate::storage::StorageError) -> KeyValueStoreError {
-    KeyValueStoreError::Failed {
-        reason: error.to_string(),
-    }
+    KeyValueStoreError::Failed { reason: error.to_string() }
 }
 
 /// Reads one key linearizably on this node, as leader.
@@ -102,10 +94,7 @@ pub async fn read(
     validate::key(&request.key).map_err(invalid)?;
     linearize(raft).await?;
     match reader.get(&request.key).await.map_err(storage_failed)? {
-        Some(value) => Ok(ReadResult {
-            key: request.key,
-            value,
-        }),
+        Some(value) => Ok(ReadResult { key: request.key, value }),
         None => Err(KeyValueStoreError::NotFound { key: request.key }),
     }
 }
@@ -118,10 +107,7 @@ pub async fn scan(
 ) -> Result<ScanResult, KeyValueStoreError> {
     let limit = validate::scan(&request).map_err(invalid)?;
     linearize(raft).await?;
-    let (entries, truncated) = reader
-        .scan(&request.prefix, limit)
-        .await
-        .map_err(storage_failed)?;
+    let (entries, truncated) = reader.scan(&request.prefix, limit).await.map_err(storage_failed)?;
     Ok(ScanResult { entries, truncated })
 }
 
@@ -130,21 +116,21 @@ pub async fn scan(
 pub struct LocalKv {
     /// The node's Raft slot.
     pub shared: SharedRaft,
-    /// Reads the node's state machine.
-    pub reader: StateReader,
 }
 
 impl LocalKv {
     fn raft(&self) -> Result<AspenRaft, KeyValueStoreError> {
         self.shared.get().ok_or_else(restarting)
     }
+
+    fn raft_and_reader(&self) -> Result<(AspenRaft, StateReader), KeyValueStoreError> {
+        self.shared.get_with_reader().ok_or_else(restarting)
+    }
 }
 
 /// The error while the RaftActor is (re)starting.
 pub fn restarting() -> KeyValueStoreError {
-    KeyValueStoreError::Failed {
-        reason: "the node's Raft is restarting; retry".into(),
-    }
+    KeyValueStoreError::Failed { reason: "the node's Raft is restarting; retry".into() }
 }
 
 #[async_trait::async_trait]
@@ -154,10 +140,12 @@ impl LocalRequests for LocalKv {
     }
 
     async fn read(&self, request: ReadRequest) -> Result<ReadResult, KeyValueStoreError> {
-        read(&self.raft()?, &self.reader, request).await
+        let (raft, reader) = self.raft_and_reader()?;
+        read(&raft, &reader, request).await
     }
 
     async fn scan(&self, request: ScanRequest) -> Result<ScanResult, KeyValueStoreError> {
-        scan(&self.raft()?, &self.reader, request).await
+        let (raft, reader) = self.raft_and_reader()?;
+        scan(&raft, &reader, request).await
     }
 }

@@ -41,17 +41,13 @@ pub enum StorageError {
 impl StorageError {
     /// A decoding failure of the thing named `what`.
     pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> Self {
-        Self::Corrupt {
-            reason: format!("{what}: {error}"),
-        }
+        Self::Corrupt { reason: format!("{what}: {error}") }
     }
 
     fn from_redb(error: redb::Error) -> Self {
         match error {
             redb::Error::Corrupted(reason) => Self::Corrupt { reason },
-            other => Self::Io {
-                reason: other.to_string(),
-            },
+            other => Self::Io { reason: other.to_string() },
         }
     }
 }
@@ -79,9 +75,7 @@ from_redb_errors!(
 
 impl From<io::Error> for StorageError {
     fn from(error: io::Error) -> Self {
-        Self::Io {
-            reason: error.to_string(),
-        }
+        Self::Io { reason: error.to_string() }
     }
 }
 

@@ -12,8 +12,9 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 use super::StorageError;
 use super::schema::{
     LOG_TABLE, META_COMMITTED, META_LAST_PURGED, META_TABLE, META_VOTE, RecordKey, decode, encode,
-    get_record, put_record, run_blocking,
+    get_record, put_record,
 };
+use super::store::Db;
 use crate::raft::{AspenTypeConfig, Entry, LogId, Vote};
 
 /// The Raft log store of a node. Cheap to clone; it is its own log reader.
@@ -22,7 +23,7 @@ use crate::raft::{AspenTypeConfig, Entry, LogId, Vote};
 /// again after a RaftActor restart sees exactly what was made durable before.
 #[derive(Clone)]
 pub struct RedbLogStore {
-    db: Arc<Database>,
+    db: Arc<Db>,
 }
 
 impl Debug for RedbLogStore {
@@ -32,7 +33,7 @@ impl Debug for RedbLogStore {
 }
 
 impl RedbLogStore {
-    pub(crate) fn new(db: Arc<Database>) -> Self {
+    pub(crate) fn new(db: Arc<Db>) -> Self {
         Self { db }
     }
 
@@ -42,8 +43,7 @@ impl RedbLogStore {
         F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
         T: Send + 'static,
     {
-        let db = self.db.clone();
-        run_blocking(move || work(&db)).await
+        self.db.run(work).await
     }
 }
 
@@ -59,10 +59,7 @@ fn read_log_state(db: &Database) -> Result<LogState<AspenTypeConfig>, StorageErr
     };
     // An empty log (all purged) reports the purged id as its last, as openraft requires.
     let last_log_id = last_entry.or(last_purged_log_id);
-    Ok(LogState {
-        last_purged_log_id,
-        last_log_id,
-    })
+    Ok(LogState { last_purged_log_id, last_log_id })
 }
 
 /// Reads the entries in `range` (owned bounds) in one read transaction.
@@ -145,11 +142,7 @@ fn append_entries(db: &Database, entries: Vec<Entry>) -> Result<(), StorageError
         }
         for (offset, entry) in entries.iter().enumerate() {
             let index = entry.log_id.index;
-            assert_eq!(
-                index,
-                first_index + offset as u64,
-                "appended indexes must be contiguous"
-            );
+            assert_eq!(index, first_index + offset as u64, "appended indexes must be contiguous");
             log.insert(index, encode(entry, "log entry")?.as_slice())?;
         }
     }
@@ -167,9 +160,7 @@ fn truncate_after(db: &Database, last: Option<LogId>) -> Result<(), StorageError
         // Raft never takes back a committed entry; the saved committed id may lag, never lead.
         let kept_index = last.as_ref().map(|last| last.index);
         assert!(
-            committed
-                .as_ref()
-                .is_none_or(|committed| Some(committed.index) <= kept_index),
+            committed.as_ref().is_none_or(|committed| Some(committed.index) <= kept_index),
             "truncating after {last:?} would remove committed entries up to {committed:?}"
         );
         let mut log = txn.open_table(LOG_TABLE)?;
@@ -276,9 +267,7 @@ impl RaftLogStorage<AspenTypeConfig> for RedbLogStore {
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
-        Ok(self
-            .blocking(move |db| truncate_after(db, last_log_id))
-            .await?)
+        Ok(self.blocking(move |db| truncate_after(db, last_log_id)).await?)
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {

@@ -44,4 +44,4 @@ pub use error::StorageError;
 pub use log_store::RedbLogStore;
 pub use reader::{StateDigest, StateReader};
 pub use state_machine::RedbStateMachine;
-pub use store::{DATABASE_FILE_NAME, RedbStore};
+pub use store::{DATABASE_FILE_NAME, DatabaseReleaseWatch, RedbStore};

@@ -6,8 +6,9 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use super::StorageError;
-use super::schema::{KV_TABLE, run_blocking};
+use super::schema::KV_TABLE;
 use super::state_machine::read_applied_state;
+use super::store::Db;
 use crate::limits::SCAN_LIMIT_MAX;
 use crate::raft::{LogId, StoredMembership};
 
@@ -19,7 +20,7 @@ use crate::raft::{LogId, StoredMembership};
 /// async thread.
 #[derive(Clone)]
 pub struct StateReader {
-    db: Arc<Database>,
+    db: Arc<Db>,
 }
 
 impl std::fmt::Debug for StateReader {
@@ -67,7 +68,7 @@ impl Fnv1a {
 }
 
 impl StateReader {
-    pub(crate) fn new(db: Arc<Database>) -> Self {
+    pub(crate) fn new(db: Arc<Db>) -> Self {
         Self { db }
     }
 
@@ -76,8 +77,7 @@ impl StateReader {
         F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
         T: Send + 'static,
     {
-        let db = self.db.clone();
-        run_blocking(move || work(&db)).await
+        self.db.run(work).await
     }
 
     /// The value of `key`, or `None` when it is absent.
@@ -121,14 +121,12 @@ impl StateReader {
 
     /// The id of the last log entry applied to the state machine.
     pub async fn last_applied(&self) -> Result<Option<LogId>, StorageError> {
-        self.blocking(|db| read_applied_state(db).map(|(last_applied, _)| last_applied))
-            .await
+        self.blocking(|db| read_applied_state(db).map(|(last_applied, _)| last_applied)).await
     }
 
     /// The last membership applied to the state machine.
     pub async fn membership(&self) -> Result<StoredMembership, StorageError> {
-        self.blocking(|db| read_applied_state(db).map(|(_, membership)| membership))
-            .await
+        self.blocking(|db| read_applied_state(db).map(|(_, membership)| membership)).await
     }
 
     /// The [`StateDigest`] of the whole key-value state, from one read transaction. Reads every
@@ -145,10 +143,7 @@ impl StateReader {
                 hasher.write_field(value.value().as_bytes());
                 key_count += 1;
             }
-            Ok(StateDigest {
-                key_count,
-                hash: hasher.0,
-            })
+            Ok(StateDigest { key_count, hash: hasher.0 })
         })
         .await
     }

@@ -36,10 +36,7 @@ pub(crate) struct RecordKey<T> {
 
 impl<T> RecordKey<T> {
     pub(crate) const fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            record: PhantomData,
-        }
+        Self { name, record: PhantomData }
     }
 }
 
@@ -68,9 +65,8 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
     value: &T,
     what: &str,
 ) -> Result<Vec<u8>, StorageError> {
-    postcard::to_stdvec(value).map_err(|error| StorageError::Io {
-        reason: format!("encoding {what}: {error}"),
-    })
+    postcard::to_stdvec(value)
+        .map_err(|error| StorageError::Io { reason: format!("encoding {what}: {error}") })
 }
 
 /// Decodes bytes written by [`encode`]; anything else is corruption.
@@ -119,8 +115,6 @@ where
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result,
         Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-        Err(error) => Err(StorageError::Io {
-            reason: format!("storage task cancelled: {error}"),
-        }),
+        Err(error) => Err(StorageError::Io { reason: format!("storage task cancelled: {error}") }),
     }
 }

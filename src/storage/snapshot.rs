@@ -76,10 +76,8 @@ pub(crate) fn build(db: &Database) -> Result<Snapshot, StorageError> {
     };
     let data = encode(&payload, "snapshot")?;
     check_size(data.len())?;
-    let meta = SnapshotMeta {
-        last_log_id: payload.last_applied,
-        last_membership: payload.membership,
-    };
+    let meta =
+        SnapshotMeta { last_log_id: payload.last_applied, last_membership: payload.membership };
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
     let current: Option<StoredSnapshotRecord> =
@@ -90,10 +88,7 @@ pub(crate) fn build(db: &Database) -> Result<Snapshot, StorageError> {
         tracing::info!(snapshot_id = %id, bytes = data.len(), "built snapshot");
     }
     txn.commit()?;
-    Ok(Snapshot {
-        meta,
-        snapshot: Cursor::new(data),
-    })
+    Ok(Snapshot { meta, snapshot: Cursor::new(data) })
 }
 
 /// Replaces the key-value data, the last applied log id and the membership with the snapshot's,
@@ -151,10 +146,7 @@ pub(crate) fn current(db: &Database) -> Result<Option<Snapshot>, StorageError> {
             reason: format!("snapshot {} has no data", record.id),
         });
     };
-    Ok(Some(Snapshot {
-        meta: record.meta,
-        snapshot: Cursor::new(data.value().to_vec()),
-    }))
+    Ok(Some(Snapshot { meta: record.meta, snapshot: Cursor::new(data.value().to_vec()) }))
 }
 
 /// Writes `meta` and `data` as the current snapshot under a new id, which it returns. Callers
@@ -163,15 +155,10 @@ fn store(txn: &WriteTransaction, meta: &SnapshotMeta, data: &[u8]) -> Result<Str
     let mut meta_table = txn.open_table(META_TABLE)?;
     let counter = get_record(&meta_table, &META_SNAPSHOT_COUNTER)?.unwrap_or(0) + 1;
     put_record(&mut meta_table, &META_SNAPSHOT_COUNTER, &counter)?;
-    let (term, index) = meta
-        .last_log_id
-        .as_ref()
-        .map_or((0, 0), |id| (id.leader_id.term, id.index));
+    let (term, index) =
+        meta.last_log_id.as_ref().map_or((0, 0), |id| (id.leader_id.term, id.index));
     let id = format!("{term}-{index}-{counter}");
-    let record = StoredSnapshotRecord {
-        id: id.clone(),
-        meta: meta.clone(),
-    };
+    let record = StoredSnapshotRecord { id: id.clone(), meta: meta.clone() };
     let mut table = txn.open_table(SNAPSHOT_TABLE)?;
     put_record(&mut table, &SNAPSHOT_RECORD, &record)?;
     table.insert(SNAPSHOT_DATA, data)?;

@@ -10,9 +10,10 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table};
 
 use super::StorageError;
 use super::schema::{
-    KV_TABLE, META_LAST_APPLIED, META_MEMBERSHIP, META_TABLE, get_record, put_record, run_blocking,
+    KV_TABLE, META_LAST_APPLIED, META_MEMBERSHIP, META_TABLE, get_record, put_record,
 };
 use super::snapshot;
+use super::store::Db;
 use crate::api::WriteOutcome;
 use crate::api::apply::{KvTable, apply_command};
 use crate::raft::{
@@ -33,7 +34,7 @@ const APPLY_BATCH_ENTRIES_MAX: usize = 1024;
 /// one stopped.
 #[derive(Clone)]
 pub struct RedbStateMachine {
-    db: Arc<Database>,
+    db: Arc<Db>,
 }
 
 impl std::fmt::Debug for RedbStateMachine {
@@ -43,7 +44,7 @@ impl std::fmt::Debug for RedbStateMachine {
 }
 
 impl RedbStateMachine {
-    pub(crate) fn new(db: Arc<Database>) -> Self {
+    pub(crate) fn new(db: Arc<Db>) -> Self {
         Self { db }
     }
 
@@ -53,8 +54,7 @@ impl RedbStateMachine {
         F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
         T: Send + 'static,
     {
-        let db = self.db.clone();
-        run_blocking(move || work(&db)).await
+        self.db.run(work).await
     }
 
     /// Applies one batch, then answers every entry that has a waiting client.
@@ -219,9 +219,7 @@ impl RaftStateMachine<AspenTypeConfig> for RedbStateMachine {
     ) -> Result<(), io::Error> {
         let meta = meta.clone();
         let data = snapshot.into_inner();
-        Ok(self
-            .blocking(move |db| snapshot::install(db, meta, data))
-            .await?)
+        Ok(self.blocking(move |db| snapshot::install(db, meta, data)).await?)
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {

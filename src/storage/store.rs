@@ -2,15 +2,62 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use redb::backends::InMemoryBackend;
 use redb::{Database, ReadableDatabase};
 
 use super::schema::{
     KV_TABLE, LOG_TABLE, META_NODE_ID, META_SCHEMA_VERSION, META_TABLE, SCHEMA_VERSION,
-    SNAPSHOT_TABLE, get_record, put_record,
+    SNAPSHOT_TABLE, get_record, put_record, run_blocking,
 };
 use super::{RedbLogStore, RedbStateMachine, StateReader, StorageError};
+
+/// A node's database with a count of the blocking calls in flight on it.
+///
+/// A blocking call cannot be cancelled: when a Raft instance is shut down (or its actor killed)
+/// a commit it started still finishes on the blocking pool. A new instance on the same database
+/// must not read its starting state before that commit lands, or it would apply entries twice;
+/// [`RedbStore::wait_idle`] waits for such calls.
+pub(crate) struct Db {
+    database: Database,
+    in_flight: AtomicUsize,
+}
+
+impl std::ops::Deref for Db {
+    type Target = Database;
+
+    fn deref(&self) -> &Database {
+        &self.database
+    }
+}
+
+/// Counts one blocking call for as long as it lives.
+struct InFlight(Arc<Db>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Db {
+    /// Runs `work` on the blocking pool, counted as in flight until it returns (even when the
+    /// caller stopped waiting for it).
+    pub(crate) async fn run<T, F>(self: &Arc<Self>, work: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(self.clone());
+        run_blocking(move || {
+            let guard = guard;
+            work(&guard.0.database)
+        })
+        .await
+    }
+}
 
 /// The file name of the database inside a node's data dir.
 pub const DATABASE_FILE_NAME: &str = "aspen.redb";
@@ -23,15 +70,40 @@ pub const DATABASE_FILE_NAME: &str = "aspen.redb";
 /// everything that was committed.
 #[derive(Clone)]
 pub struct RedbStore {
-    db: Arc<Database>,
+    db: Arc<Db>,
     path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedbStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("RedbStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// Tells when a database has been closed: see [`RedbStore::release_watch`].
+#[derive(Debug, Clone)]
+pub struct DatabaseReleaseWatch {
+    db: std::sync::Weak<Db>,
+}
+
+impl DatabaseReleaseWatch {
+    /// True once no handle keeps the database open.
+    pub fn is_released(&self) -> bool {
+        self.db.strong_count() == 0
+    }
+
+    /// Waits (polling every 10 ms) until the database is released or `timeout` passes; returns
+    /// whether it was released. Handles live in tasks that end on their own after a shutdown
+    /// (connection handlers, blocking storage calls), so there is no event to wait on.
+    pub async fn wait_released(&self, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.is_released() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
     }
 }
 
@@ -49,16 +121,30 @@ impl RedbStore {
                 let path = dir.join(DATABASE_FILE_NAME);
                 (Database::create(&path)?, Some(path))
             }
-            None => (
-                Database::builder().create_with_backend(InMemoryBackend::new())?,
-                None,
-            ),
+            None => (Database::builder().create_with_backend(InMemoryBackend::new())?, None),
         };
         stamp(&db, node_id)?;
-        Ok(RedbStore {
-            db: Arc::new(db),
-            path,
-        })
+        let db = Arc::new(Db { database: db, in_flight: AtomicUsize::new(0) });
+        Ok(RedbStore { db, path })
+    }
+
+    /// Waits (polling every 5 ms, at most `timeout`) until no blocking call runs on this
+    /// database; returns whether it became idle. See [`Db`] for why.
+    pub async fn wait_idle(&self, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.db.in_flight.load(Ordering::Acquire) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    /// A watch on this database that does not keep it open, to learn when every handle to it
+    /// is gone and the file lock is released.
+    pub fn release_watch(&self) -> DatabaseReleaseWatch {
+        DatabaseReleaseWatch { db: Arc::downgrade(&self.db) }
     }
 
     /// The Raft log store over this database. Each call loads the log state from disk.
@@ -84,10 +170,7 @@ impl RedbStore {
     /// The size of the database file in bytes; 0 in memory or if the size cannot be read (this
     /// is a gauge, not a check: [`RedbStore::check_health`] reports failures).
     pub fn disk_usage_bytes(&self) -> u64 {
-        self.path
-            .as_ref()
-            .and_then(|path| std::fs::metadata(path).ok())
-            .map_or(0, |m| m.len())
+        self.path.as_ref().and_then(|path| std::fs::metadata(path).ok()).map_or(0, |m| m.len())
     }
 
     /// The database itself, for tests of the blocking functions.
@@ -128,10 +211,7 @@ fn stamp(db: &Database, node_id: u64) -> Result<(), StorageError> {
             None => put_record(&mut meta, &META_NODE_ID, &node_id)?,
             Some(stored) if stored == node_id => {}
             Some(stored) => {
-                return Err(StorageError::NodeIdMismatch {
-                    stored,
-                    given: node_id,
-                });
+                return Err(StorageError::NodeIdMismatch { stored, given: node_id });
             }
         }
     }

@@ -24,10 +24,7 @@ fn log_id(term: u64, index: u64) -> LogId {
 }
 
 fn set(key: &str, value: &str) -> WriteCommand {
-    WriteCommand::Set {
-        key: key.into(),
-        value: value.into(),
-    }
+    WriteCommand::Set { key: key.into(), value: value.into() }
 }
 
 fn normal(term: u64, index: u64, command: WriteCommand) -> Entry {
@@ -44,13 +41,7 @@ fn membership(ids: &[u64]) -> Membership<u64, RaftMemberInfo> {
                 let secret = iroh::SecretKey::from_bytes(&[7; 32]);
                 iroh::EndpointAddr::new(secret.public())
             });
-            (
-                id,
-                RaftMemberInfo {
-                    api_addr: format!("node-{id}"),
-                    endpoint_addr: endpoint,
-                },
-            )
+            (id, RaftMemberInfo { api_addr: format!("node-{id}"), endpoint_addr: endpoint })
         })
         .collect();
     let voters: BTreeSet<u64> = ids.iter().copied().collect();
@@ -60,14 +51,8 @@ fn membership(ids: &[u64]) -> Membership<u64, RaftMemberInfo> {
 /// Appends `entries` and waits for the flush callback.
 async fn append(store: &mut super::RedbLogStore, entries: Vec<Entry>) {
     let (sender, flushed) = AspenTypeConfig::oneshot();
-    store
-        .append(entries, IOFlushed::signal(sender))
-        .await
-        .expect("append");
-    flushed
-        .await
-        .expect("flush callback sent")
-        .expect("flushed without error");
+    store.append(entries, IOFlushed::signal(sender)).await.expect("append");
+    flushed.await.expect("flush callback sent").expect("flushed without error");
 }
 
 #[tokio::test]
@@ -88,11 +73,7 @@ async fn reopened_file_store_finds_log_vote_kv_and_membership() {
         append(&mut log, entries[..2].to_vec()).await;
         append(&mut log, entries[2..].to_vec()).await;
         log.save_committed(Some(log_id(3, 3))).await.unwrap();
-        store
-            .state_machine()
-            .apply(responderless(&entries))
-            .await
-            .unwrap();
+        store.state_machine().apply(responderless(&entries)).await.unwrap();
         assert!(store.disk_usage_bytes() > 0, "the file has data");
     }
 
@@ -122,13 +103,7 @@ fn another_node_id_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(RedbStore::open(Some(dir.path()), 1).unwrap());
     let refused = RedbStore::open(Some(dir.path()), 2).unwrap_err();
-    assert_eq!(
-        refused,
-        StorageError::NodeIdMismatch {
-            stored: 1,
-            given: 2
-        }
-    );
+    assert_eq!(refused, StorageError::NodeIdMismatch { stored: 1, given: 2 });
     RedbStore::open(Some(dir.path()), 1).expect("the owner may still open it");
 }
 
@@ -136,27 +111,12 @@ fn another_node_id_is_refused() {
 async fn purge_and_truncate_keep_the_right_entries() {
     let store = RedbStore::open(None, 1).unwrap();
     let mut log = store.log_store();
-    append(
-        &mut log,
-        (0..10)
-            .map(|index| Entry::new_blank(log_id(1, index)))
-            .collect(),
-    )
-    .await;
+    append(&mut log, (0..10).map(|index| Entry::new_blank(log_id(1, index))).collect()).await;
     log.truncate_after(Some(log_id(1, 6))).await.unwrap();
     log.purge(log_id(1, 2)).await.unwrap();
-    let indexes: Vec<u64> = log
-        .try_get_log_entries(0..)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.log_id.index)
-        .collect();
-    assert_eq!(
-        indexes,
-        [3, 4, 5, 6],
-        "purge is inclusive, truncate_after keeps its id"
-    );
+    let indexes: Vec<u64> =
+        log.try_get_log_entries(0..).await.unwrap().iter().map(|e| e.log_id.index).collect();
+    assert_eq!(indexes, [3, 4, 5, 6], "purge is inclusive, truncate_after keeps its id");
     let state = log.get_log_state().await.unwrap();
     assert_eq!(state.last_purged_log_id, Some(log_id(1, 2)));
     assert_eq!(state.last_log_id, Some(log_id(1, 6)));
@@ -177,13 +137,7 @@ async fn a_snapshot_built_on_one_store_installs_on_another() {
     let entries = vec![
         Entry::new_membership(log_id(1, 0), membership(&[1, 2])),
         normal(1, 1, set("k1", "v1")),
-        normal(
-            1,
-            2,
-            WriteCommand::SetMulti {
-                pairs: vec![("k2".into(), "v2".into())],
-            },
-        ),
+        normal(1, 2, WriteCommand::SetMulti { pairs: vec![("k2".into(), "v2".into())] }),
         normal(1, 3, WriteCommand::Delete { key: "k1".into() }),
     ];
     let mut leader_machine = leader.state_machine();
@@ -193,40 +147,21 @@ async fn a_snapshot_built_on_one_store_installs_on_another() {
 
     let follower = RedbStore::open(None, 2).unwrap();
     let mut follower_machine = follower.state_machine();
-    follower_machine
-        .apply(responderless(&[normal(1, 0, set("stale", "x"))]))
-        .await
-        .unwrap();
-    follower_machine
-        .install_snapshot(&built.meta, built.snapshot.clone())
-        .await
-        .unwrap();
+    follower_machine.apply(responderless(&[normal(1, 0, set("stale", "x"))])).await.unwrap();
+    follower_machine.install_snapshot(&built.meta, built.snapshot.clone()).await.unwrap();
 
     let digest = follower.reader().digest().await.unwrap();
     assert_eq!(digest, leader.reader().digest().await.unwrap());
-    assert_eq!(
-        digest.key_count, 1,
-        "only k2 is left, the stale key is gone"
-    );
+    assert_eq!(digest.key_count, 1, "only k2 is left, the stale key is gone");
     assert_eq!(follower.reader().get("stale").await.unwrap(), None);
-    let current = follower_machine
-        .get_current_snapshot()
-        .await
-        .unwrap()
-        .expect("stored");
+    let current = follower_machine.get_current_snapshot().await.unwrap().expect("stored");
     assert_eq!(current.meta, built.meta);
     assert_eq!(current.snapshot.get_ref(), built.snapshot.get_ref());
     let applied = follower_machine.applied_state().await.unwrap();
-    assert_eq!(
-        applied,
-        (built.meta.last_log_id, built.meta.last_membership.clone())
-    );
+    assert_eq!(applied, (built.meta.last_log_id, built.meta.last_membership.clone()));
 
     let garbage = std::io::Cursor::new(vec![0xff; 16]);
-    let refused = follower_machine
-        .install_snapshot(&built.meta, garbage)
-        .await
-        .unwrap_err();
+    let refused = follower_machine.install_snapshot(&built.meta, garbage).await.unwrap_err();
     assert_eq!(refused.kind(), std::io::ErrorKind::InvalidData);
     assert_eq!(
         follower.reader().digest().await.unwrap(),
@@ -240,10 +175,7 @@ fn snapshot_data_over_the_limit_is_refused() {
     let limit = crate::limits::SNAPSHOT_BYTES_MAX as usize;
     assert!(super::snapshot::check_size(limit).is_ok());
     let refused = super::snapshot::check_size(limit + 1).unwrap_err();
-    assert!(
-        matches!(refused, StorageError::LimitExceeded { .. }),
-        "{refused}"
-    );
+    assert!(matches!(refused, StorageError::LimitExceeded { .. }), "{refused}");
 }
 
 #[test]
@@ -263,45 +195,21 @@ fn apply_answers_each_command() {
         normal(1, 4, cas(Some("x"), "z")),
     ];
     let outcomes = apply_entries(store.database(), &entries).unwrap();
-    let mismatch = WriteOutcome::CompareAndSwapMismatch {
-        current: Some("x".into()),
-    };
+    let mismatch = WriteOutcome::CompareAndSwapMismatch { current: Some("x".into()) };
     let applied = WriteOutcome::Applied;
-    assert_eq!(
-        outcomes,
-        [
-            applied.clone(),
-            applied.clone(),
-            mismatch,
-            applied.clone(),
-            applied
-        ]
-    );
+    assert_eq!(outcomes, [applied.clone(), applied.clone(), mismatch, applied.clone(), applied]);
 }
 
 #[tokio::test]
 async fn scan_stops_at_the_prefix_and_the_limit() {
     let store = RedbStore::open(None, 1).unwrap();
     let keys = ["a", "b/1", "b/2", "b/3", "c"];
-    let entries: Vec<Entry> = keys
-        .iter()
-        .zip(0..)
-        .map(|(key, index)| normal(1, index, set(key, "v")))
-        .collect();
-    store
-        .state_machine()
-        .apply(responderless(&entries))
-        .await
-        .unwrap();
+    let entries: Vec<Entry> =
+        keys.iter().zip(0..).map(|(key, index)| normal(1, index, set(key, "v"))).collect();
+    store.state_machine().apply(responderless(&entries)).await.unwrap();
     let reader = store.reader();
     let (found, truncated) = reader.scan("b/", 2).await.unwrap();
-    assert_eq!(
-        found,
-        [
-            ("b/1".to_string(), "v".to_string()),
-            ("b/2".into(), "v".into())
-        ]
-    );
+    assert_eq!(found, [("b/1".to_string(), "v".to_string()), ("b/2".into(), "v".into())]);
     assert!(truncated, "b/3 is left");
     let (found, truncated) = reader.scan("b/", 3).await.unwrap();
     assert_eq!((found.len(), truncated), (3, false));
@@ -310,13 +218,7 @@ async fn scan_stops_at_the_prefix_and_the_limit() {
 
 /// The entries as openraft's apply stream yields them on a follower: no client waiting.
 fn responderless(entries: &[Entry]) -> stream::Iter<std::vec::IntoIter<ApplyItem>> {
-    stream::iter(
-        entries
-            .iter()
-            .cloned()
-            .map(|entry| Ok((entry, None)))
-            .collect::<Vec<_>>(),
-    )
+    stream::iter(entries.iter().cloned().map(|entry| Ok((entry, None))).collect::<Vec<_>>())
 }
 
 type ApplyItem = Result<EntryResponder<AspenTypeConfig>, io::Error>;

@@ -24,11 +24,7 @@ pub fn node_config(node_id: u64, data_dir: Option<&Path>) -> ClusterBootstrapCon
         heartbeat_interval_ms: 100,
         election_timeout_min_ms: 400,
         election_timeout_max_ms: 800,
-        iroh: IrohConfig {
-            enable_gossip: false,
-            enable_mdns: false,
-            ..Default::default()
-        },
+        iroh: IrohConfig { enable_gossip: false, enable_mdns: false, ..Default::default() },
         ..Default::default()
     }
 }
@@ -37,11 +33,7 @@ pub fn node_config(node_id: u64, data_dir: Option<&Path>) -> ClusterBootstrapCon
 pub async fn start_nodes(ids: &[u64], dirs: &[&Path]) -> Vec<BootstrapHandle> {
     let mut handles = Vec::new();
     for (id, dir) in ids.iter().zip(dirs) {
-        handles.push(
-            bootstrap_node(node_config(*id, Some(dir)))
-                .await
-                .expect("bootstrap"),
-        );
+        handles.push(bootstrap_node(node_config(*id, Some(dir))).await.expect("bootstrap"));
     }
     handles
 }
@@ -51,8 +43,7 @@ pub fn exchange_peers(nodes: &[&BootstrapHandle]) {
     for a in nodes {
         for b in nodes {
             if a.node_id != b.node_id {
-                a.network_factory
-                    .add_peer(b.node_id, b.iroh_manager.node_addr().clone());
+                a.network_factory.add_peer(b.node_id, b.iroh_manager.node_addr().clone());
             }
         }
     }
@@ -63,24 +54,13 @@ pub async fn form_cluster(nodes: &[&BootstrapHandle]) {
     exchange_peers(nodes);
     let first = RaftControlClient::new(nodes[0].raft_actor.clone());
     let me = ClusterNode::new(nodes[0].node_id, format!("node-{}", nodes[0].node_id), None);
-    first
-        .init(InitRequest {
-            initial_members: vec![me],
-        })
-        .await
-        .expect("init");
+    first.init(InitRequest { initial_members: vec![me] }).await.expect("init");
     for node in &nodes[1..] {
         let learner = ClusterNode::new(node.node_id, format!("node-{}", node.node_id), None);
-        first
-            .add_learner(AddLearnerRequest { learner })
-            .await
-            .expect("add_learner");
+        first.add_learner(AddLearnerRequest { learner }).await.expect("add_learner");
     }
     let members = nodes.iter().map(|n| n.node_id).collect();
-    first
-        .change_membership(ChangeMembershipRequest { members })
-        .await
-        .expect("change_membership");
+    first.change_membership(ChangeMembershipRequest { members }).await.expect("change_membership");
 }
 
 /// Polls `condition` every 50 ms until it holds or `timeout` passes; panics saying what it
@@ -92,19 +72,14 @@ where
 {
     let start = Instant::now();
     while !condition().await {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// The leader as seen by `node`, if any.
 pub fn leader_of(node: &BootstrapHandle) -> Option<u64> {
-    node.raft_actor
-        .current_raft()
-        .and_then(|raft| raft.metrics().borrow_watched().current_leader)
+    node.raft_actor.current_raft().and_then(|raft| raft.metrics().borrow_watched().current_leader)
 }
 
 /// Waits until every node names the same leader and returns it.
@@ -123,21 +98,13 @@ pub async fn set(
     key: &str,
     value: &str,
 ) -> Result<WriteResult, KeyValueStoreError> {
-    let command = WriteCommand::Set {
-        key: key.into(),
-        value: value.into(),
-    };
-    KvClient::new(node.raft_actor.clone())
-        .write(WriteRequest { command })
-        .await
+    let command = WriteCommand::Set { key: key.into(), value: value.into() };
+    KvClient::new(node.raft_actor.clone()).write(WriteRequest { command }).await
 }
 
 /// A linearizable read through `node`'s KvClient.
 pub async fn get(node: &BootstrapHandle, key: &str) -> Result<String, KeyValueStoreError> {
-    KvClient::new(node.raft_actor.clone())
-        .read(ReadRequest::new(key))
-        .await
-        .map(|r| r.value)
+    KvClient::new(node.raft_actor.clone()).read(ReadRequest::new(key)).await.map(|r| r.value)
 }
 
 /// Waits until `node` has applied `index`, then reads `key` from its own state machine.
@@ -147,12 +114,7 @@ pub async fn local_value(node: &BootstrapHandle, index: u64, key: &str) -> Optio
         .applied_index_at_least(Some(index), "replication")
         .await
         .expect("node applies the write");
-    node.raft_actor
-        .state_reader()
-        .expect("reader")
-        .get(key)
-        .await
-        .expect("local read")
+    node.raft_actor.state_reader().expect("reader").get(key).await.expect("local read")
 }
 
 /// Shuts every node down.

@@ -74,9 +74,7 @@ impl RemoteNodeControl {
 
     /// The node's supervised actors, sorted by role name.
     pub async fn list_actors(&self) -> Result<Vec<ChildStatus>, ControlError> {
-        let report = self
-            .call(Resend::Safe, NodeControlMessage::ListActors)
-            .await?;
+        let report = self.call(Resend::Safe, NodeControlMessage::ListActors).await?;
         if report.node_id != self.node_id {
             return Err(ControlError::Failed {
                 reason: format!(
@@ -165,9 +163,7 @@ impl RemoteNodeControl {
             return Ok(current);
         }
         let Some(node_server) = self.node_server.as_ref() else {
-            return Err(ControlError::Failed {
-                reason: "the connection is closed".into(),
-            });
+            return Err(ControlError::Failed { reason: "the connection is closed".into() });
         };
         let group = node_control_group(self.node_id);
         loop {
@@ -226,9 +222,7 @@ async fn find_control(
     let subscribe = NodeServerMessage::SubscribeToEvents { id, subscription };
     node_server
         .cast(subscribe)
-        .map_err(|error| ControlError::Failed {
-            reason: error.to_string(),
-        })?;
+        .map_err(|error| ControlError::Failed { reason: error.to_string() })?;
 
     let unreachable = |reason: String| ControlError::Unreachable { reason };
     let connect = ractor_cluster::client_connect(node_server, addr);
@@ -236,9 +230,7 @@ async fn find_control(
         Ok(Ok(())) => {}
         Ok(Err(error)) => return Err(unreachable(format!("cannot connect to {addr}: {error}"))),
         Err(_) => {
-            return Err(unreachable(format!(
-                "no TCP connection to {addr} within {timeout:?}"
-            )));
+            return Err(unreachable(format!("no TCP connection to {addr} within {timeout:?}")));
         }
     }
     let group = node_control_group(node_id);
@@ -246,16 +238,10 @@ async fn find_control(
     loop {
         let current = *phase.borrow_and_update();
         match current {
-            SessionPhase::Closed {
-                authenticated: false,
-            } => {
-                return Err(ControlError::AuthenticationFailed {
-                    addr: addr.to_string(),
-                });
+            SessionPhase::Closed { authenticated: false } => {
+                return Err(ControlError::AuthenticationFailed { addr: addr.to_string() });
             }
-            SessionPhase::Closed {
-                authenticated: true,
-            } => {
+            SessionPhase::Closed { authenticated: true } => {
                 return Err(unreachable(format!("{addr} closed the session")));
             }
             SessionPhase::Connecting | SessionPhase::Authenticated => {}
@@ -296,10 +282,7 @@ fn own_member(group: &str, node_server: &ActorRef<NodeServerMessage>) -> Option<
 }
 
 fn is_alive(actor: &ActorCell) -> bool {
-    !matches!(
-        actor.get_status(),
-        ActorStatus::Stopping | ActorStatus::Stopped
-    )
+    !matches!(actor.get_status(), ActorStatus::Stopping | ActorStatus::Stopped)
 }
 
 /// Where the client's one session stands.

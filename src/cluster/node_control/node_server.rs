@@ -67,15 +67,8 @@ pub(crate) async fn spawn_node_server(
     port: u16,
     cookie: &str,
 ) -> Result<ActorRef<NodeServerMessage>, ControlError> {
-    let server = NodeServer::new(
-        port,
-        cookie.to_string(),
-        name,
-        hostname.to_string(),
-        None,
-        None,
-    )
-    .with_listen_addr(ip);
+    let server = NodeServer::new(port, cookie.to_string(), name, hostname.to_string(), None, None)
+        .with_listen_addr(ip);
     // The listener binds in the NodeServer's `pre_start`, so a busy port fails the spawn here.
     match Actor::spawn(None, server, ()).await {
         Ok((node_server, _)) => Ok(node_server),
@@ -107,15 +100,11 @@ pub(crate) async fn resolve_host(host: &str) -> Result<IpAddr, ControlError> {
 /// retry.
 fn free_port(ip: IpAddr) -> Result<u16, ControlError> {
     let probe = std::net::TcpListener::bind(SocketAddr::new(ip, 0)).map_err(|error| {
-        ControlError::Failed {
-            reason: format!("could not find a free port on {ip}: {error}"),
-        }
+        ControlError::Failed { reason: format!("could not find a free port on {ip}: {error}") }
     })?;
     let port = probe.local_addr().map(|address| address.port());
     drop(probe);
-    port.map_err(|error| ControlError::Failed {
-        reason: format!("no local address: {error}"),
-    })
+    port.map_err(|error| ControlError::Failed { reason: format!("no local address: {error}") })
 }
 
 /// Stops a NodeServer and everything under it, bounded by `SHUTDOWN_TIMEOUT_MS_MAX`.

@@ -86,18 +86,11 @@ mod tests {
         let reply = ControlReply(Ok(report));
         assert_eq!(ControlReply::from_bytes(reply.clone().into_bytes()), reply);
 
-        let missing: ControlReply<()> = ControlReply(Err(ControlError::NoSuchActor {
-            name: "nope".into(),
-        }));
-        assert_eq!(
-            ControlReply::from_bytes(missing.clone().into_bytes()),
-            missing
-        );
+        let missing: ControlReply<()> =
+            ControlReply(Err(ControlError::NoSuchActor { name: "nope".into() }));
+        assert_eq!(ControlReply::from_bytes(missing.clone().into_bytes()), missing);
 
         let garbage = ControlReply::<NodeReport>::from_bytes(b"\xff not json".to_vec());
-        assert!(
-            matches!(garbage.0, Err(ControlError::Failed { .. })),
-            "{garbage:?}"
-        );
+        assert!(matches!(garbage.0, Err(ControlError::Failed { .. })), "{garbage:?}");
     }
 }

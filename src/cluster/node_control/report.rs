@@ -43,10 +43,7 @@ pub struct SupervisionReport {
 impl SupervisionReport {
     /// An empty report for node `node_id`.
     pub fn new(node_id: u64) -> Self {
-        Self {
-            node_id,
-            children: Arc::new(Mutex::new(BTreeMap::new())),
-        }
+        Self { node_id, children: Arc::new(Mutex::new(BTreeMap::new())) }
     }
 
     /// The node this report describes.
@@ -58,14 +55,12 @@ impl SupervisionReport {
     /// its restart count, so that calling this again after a restart loses nothing.
     pub fn set_child(&self, name: &str, actor_name: &str) {
         let mut children = self.lock();
-        let child = children
-            .entry(name.to_string())
-            .or_insert_with(|| ChildStatus {
-                name: name.to_string(),
-                actor_name: actor_name.to_string(),
-                restarts: 0,
-                running: true,
-            });
+        let child = children.entry(name.to_string()).or_insert_with(|| ChildStatus {
+            name: name.to_string(),
+            actor_name: actor_name.to_string(),
+            restarts: 0,
+            running: true,
+        });
         child.actor_name = actor_name.to_string();
         child.running = true;
     }
@@ -97,10 +92,7 @@ impl SupervisionReport {
 
     /// A copy of the whole report, for the wire.
     pub fn snapshot(&self) -> NodeReport {
-        NodeReport {
-            node_id: self.node_id,
-            children: self.children(),
-        }
+        NodeReport { node_id: self.node_id, children: self.children() }
     }
 
     /// The record stays usable after a panic elsewhere while it was locked: every update is a

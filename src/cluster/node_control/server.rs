@@ -50,9 +50,7 @@ impl Actor for NodeControl {
         // ractor removes a stopped actor from its groups itself, so there is no matching leave.
         let group = node_control_group(args.report.node_id());
         ractor::pg::join(group, vec![myself.get_cell()]);
-        Ok(NodeControlState {
-            report: args.report,
-        })
+        Ok(NodeControlState { report: args.report })
     }
 
     async fn handle(
@@ -108,13 +106,10 @@ fn on_crash_actor(
 /// The running actor behind the role `name`, found in the report and then in ractor's registry.
 fn find_running_child(report: &SupervisionReport, name: &str) -> Result<ActorCell, ControlError> {
     let Some(child) = report.child(name) else {
-        return Err(ControlError::NoSuchActor {
-            name: name.to_string(),
-        });
+        return Err(ControlError::NoSuchActor { name: name.to_string() });
     };
-    ractor::registry::where_is(child.actor_name).ok_or_else(|| ControlError::NotRunning {
-        name: name.to_string(),
-    })
+    ractor::registry::where_is(child.actor_name)
+        .ok_or_else(|| ControlError::NotRunning { name: name.to_string() })
 }
 
 /// Spawns a NodeControl actor for `report`'s node, named [`node_control_actor_name`], linked to

@@ -65,11 +65,7 @@ pub(crate) struct Connections {
 impl Connections {
     /// An empty cache dialing from `endpoint`.
     pub(crate) fn new(endpoint: Endpoint) -> Self {
-        Self {
-            endpoint,
-            clients: Arc::default(),
-            next_generation: Arc::default(),
-        }
+        Self { endpoint, clients: Arc::default(), next_generation: Arc::default() }
     }
 
     /// How many remote endpoints have a cached client.
@@ -79,9 +75,7 @@ impl Connections {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<EndpointId, Cached>> {
         // Every mutation below is a single map operation, so a poisoned map is still sound.
-        self.clients
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The cached client for `addr`, or a new one when there is none or the address changed.
@@ -104,28 +98,14 @@ impl Connections {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let client =
             irpc_iroh::client::<RaftRpcProtocol>(self.endpoint.clone(), addr.clone(), RAFT_ALPN);
-        clients.insert(
-            addr.id,
-            Cached {
-                addr: addr.clone(),
-                client: client.clone(),
-                generation,
-            },
-        );
-        Lease {
-            id: addr.id,
-            client,
-            generation,
-        }
+        clients.insert(addr.id, Cached { addr: addr.clone(), client: client.clone(), generation });
+        Lease { id: addr.id, client, generation }
     }
 
     /// Drops the lease's client from the cache, unless it was already replaced by a newer one.
     fn evict(&self, lease: &Lease) {
         let mut clients = self.lock();
-        if clients
-            .get(&lease.id)
-            .is_some_and(|cached| cached.generation == lease.generation)
-        {
+        if clients.get(&lease.id).is_some_and(|cached| cached.generation == lease.generation) {
             clients.remove(&lease.id);
         }
     }
@@ -135,9 +115,7 @@ impl Connections {
         deadline: Instant,
     ) -> Result<RemoteSender<RaftRpcProtocol>, CallError> {
         match timeout_at(deadline, lease.client.request()).await {
-            Err(_) => Err(CallError::Connect(
-                "no connection before the deadline".into(),
-            )),
+            Err(_) => Err(CallError::Connect("no connection before the deadline".into())),
             Ok(Err(error)) => Err(CallError::Connect(format!("{error:#}"))),
             Ok(Ok(Request::Remote(sender))) => Ok(sender),
             // The cache only ever holds remote clients; answer rather than panic regardless.
@@ -166,9 +144,7 @@ impl Connections {
                 let reply: oneshot::Receiver<Res> = recv.into();
                 reply.await.map_err(transport)
             };
-            timeout_at(deadline, exchange)
-                .await
-                .map_err(|_| CallError::TimedOut(timeout))?
+            timeout_at(deadline, exchange).await.map_err(|_| CallError::TimedOut(timeout))?
         }
         .await;
         if result.is_err() {
@@ -208,9 +184,7 @@ impl Connections {
                     (Err(error), None) => Err(transport(error)),
                 }
             };
-            timeout_at(deadline, exchange)
-                .await
-                .map_err(|_| CallError::TimedOut(timeout))?
+            timeout_at(deadline, exchange).await.map_err(|_| CallError::TimedOut(timeout))?
         }
         .await;
         if result.is_err() {

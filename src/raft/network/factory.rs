@@ -33,10 +33,7 @@ pub struct IrpcRaftNetworkFactory {
 impl IrpcRaftNetworkFactory {
     /// A factory dialing from `endpoint`, looking peers up in `peers` first.
     pub fn new(endpoint: Endpoint, peers: PeerBook) -> Self {
-        Self {
-            connections: Connections::new(endpoint),
-            peers,
-        }
+        Self { connections: Connections::new(endpoint), peers }
     }
 
     /// Records that `node_id` is reached at `addr`, as a manual peer (the operator's word wins
@@ -67,9 +64,7 @@ impl IrpcRaftNetworkFactory {
         node_id: NodeId,
         node: Option<&RaftMemberInfo>,
     ) -> Option<EndpointAddr> {
-        self.peers
-            .get(node_id)
-            .or_else(|| node.and_then(|node| node.endpoint_addr.clone()))
+        self.peers.get(node_id).or_else(|| node.and_then(|node| node.endpoint_addr.clone()))
     }
 
     pub(crate) fn connections(&self) -> &Connections {
@@ -123,15 +118,10 @@ impl IrpcRaftNetworkFactory {
     {
         let not_leader = || KeyValueStoreError::NotLeader {
             leader: Some(leader),
-            leader_addr: node
-                .map(|node| node.api_addr.clone())
-                .filter(|addr| !addr.is_empty()),
+            leader_addr: node.map(|node| node.api_addr.clone()).filter(|addr| !addr.is_empty()),
         };
         let Some(addr) = self.resolve(leader, node) else {
-            tracing::warn!(
-                leader,
-                "no address known for the leader; cannot forward a {what}"
-            );
+            tracing::warn!(leader, "no address known for the leader; cannot forward a {what}");
             return Err(not_leader());
         };
         let timeout = Duration::from_millis(CLIENT_REQUEST_TIMEOUT_MS_MAX);

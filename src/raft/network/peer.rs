@@ -69,21 +69,15 @@ impl IrpcRaftNetwork {
         node: RaftMemberInfo,
         factory: IrpcRaftNetworkFactory,
     ) -> Self {
-        Self {
-            target,
-            node,
-            factory,
-        }
+        Self { target, node, factory }
     }
 
     /// Resolved on every call, so that a peer added or moved after this network was made is
     /// reached at its new address.
     fn address(&self) -> Result<EndpointAddr, Failure> {
-        self.factory
-            .resolve(self.target, Some(&self.node))
-            .ok_or_else(|| {
-                Failure::Unreachable(format!("no address known for node {}", self.target))
-            })
+        self.factory.resolve(self.target, Some(&self.node)).ok_or_else(|| {
+            Failure::Unreachable(format!("no address known for node {}", self.target))
+        })
     }
 
     async fn call<Req, Res>(
@@ -98,11 +92,7 @@ impl IrpcRaftNetwork {
         Res: DeserializeOwned + Send + 'static,
     {
         let addr = self.address()?;
-        let result = self
-            .factory
-            .connections()
-            .call(&addr, request, timeout)
-            .await;
+        let result = self.factory.connections().call(&addr, request, timeout).await;
         self.outcome(&addr, what, result)
     }
 
@@ -238,9 +228,7 @@ impl RaftNetworkV2<C> for IrpcRaftNetwork {
         option: RPCOption,
     ) -> Result<VoteResponse<C>, RPCError<C>> {
         let timeout = rpc_timeout(&option, RPC_TIMEOUT_MS_DEFAULT);
-        Ok(self
-            .call(PreVoteRequest(request), timeout, "pre-vote")
-            .await?)
+        Ok(self.call(PreVoteRequest(request), timeout, "pre-vote").await?)
     }
 
     async fn full_snapshot(
@@ -256,17 +244,10 @@ impl RaftNetworkV2<C> for IrpcRaftNetwork {
                 Failure::Unreachable(format!("snapshot to node {}: {error}", self.target))
             })?
             .map(owned_chunk);
-        let header = SnapshotHeader {
-            vote,
-            meta: snapshot.meta,
-            total_bytes: data.len() as u64,
-        };
+        let header = SnapshotHeader { vote, meta: snapshot.meta, total_bytes: data.len() as u64 };
         let addr = self.address()?;
         let timeout = rpc_timeout(&option, SNAPSHOT_TIMEOUT_MS_MAX);
-        let transfer = self
-            .factory
-            .connections()
-            .call_streaming(&addr, header, chunks, timeout);
+        let transfer = self.factory.connections().call_streaming(&addr, header, chunks, timeout);
         // Dropping the transfer finishes the stream short of its declared size, so the receiver
         // discards what it got.
         tokio::select! {
@@ -286,10 +267,7 @@ mod tests {
     use crate::raft::Entry;
 
     fn entry(index: u64, value_bytes: usize) -> Entry {
-        let command = WriteCommand::Set {
-            key: "k".into(),
-            value: "v".repeat(value_bytes),
-        };
+        let command = WriteCommand::Set { key: "k".into(), value: "v".repeat(value_bytes) };
         Entry::new(LogId::new(1.into(), index), EntryPayload::Normal(command))
     }
 
@@ -317,11 +295,7 @@ mod tests {
             fit_append_entries(request(entries), 3 * VALUE_BYTES_MAX + 1024).expect("cut");
         assert_eq!(sent.entries.len(), 3);
         assert_eq!(cut_at, Some(LogId::new(1.into(), 3)));
-        assert_eq!(
-            sent.leader_commit,
-            Some(LogId::new(1.into(), 3)),
-            "commit not past the cut"
-        );
+        assert_eq!(sent.leader_commit, Some(LogId::new(1.into(), 3)), "commit not past the cut");
         assert!(encoded_size(&sent).expect("size") <= 3 * VALUE_BYTES_MAX + 1024);
     }
 

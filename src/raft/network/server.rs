@@ -78,12 +78,7 @@ impl RaftRpcServer {
     /// A server handing Raft RPCs to the instance in `raft`, forwarded requests to `local`,
     /// and accepting only the endpoints `access` allows.
     pub fn new(raft: SharedRaft, local: Arc<dyn LocalRequests>, access: AccessPolicy) -> Self {
-        Self {
-            raft,
-            local,
-            access,
-            counters: Arc::default(),
-        }
+        Self { raft, local, access, counters: Arc::default() }
     }
 
     /// Connections accepted since the server was made.
@@ -112,10 +107,7 @@ impl RaftRpcServer {
             RaftRpcMessage::AppendEntries(message) => {
                 let WithChannels { inner, tx, .. } = message;
                 let result = match self.raft.get() {
-                    Some(raft) => raft
-                        .append_entries(inner)
-                        .await
-                        .map_err(RemoteRaftError::Raft),
+                    Some(raft) => raft.append_entries(inner).await.map_err(RemoteRaftError::Raft),
                     None => Err(RemoteRaftError::Restarting),
                 };
                 reply(peer, "append entries", tx, result).await;
@@ -155,12 +147,7 @@ impl RaftRpcServer {
     }
 
     async fn on_install_snapshot(&self, peer: EndpointId, message: Message<SnapshotHeader>) {
-        let WithChannels {
-            inner: header,
-            tx,
-            rx,
-            ..
-        } = message;
+        let WithChannels { inner: header, tx, rx, .. } = message;
         let result = self.receive_and_install(header, rx).await;
         if let Err(error) = &result {
             tracing::warn!(%peer, %error, "snapshot from peer not installed");
@@ -192,17 +179,12 @@ impl RaftRpcServer {
         };
         let limit = Duration::from_millis(SNAPSHOT_TIMEOUT_MS_MAX);
         tokio::time::timeout(limit, receive).await.map_err(|_| {
-            refused(format!(
-                "snapshot not received within {SNAPSHOT_TIMEOUT_MS_MAX} ms"
-            ))
+            refused(format!("snapshot not received within {SNAPSHOT_TIMEOUT_MS_MAX} ms"))
         })??;
         let data = assembler.finish().map_err(|e| refused(e.to_string()))?;
         // Raft may have restarted during the transfer: install into the instance running now.
         let raft = self.raft.get().ok_or(RemoteRaftError::Restarting)?;
-        let snapshot = Snapshot {
-            meta: header.meta,
-            snapshot: Cursor::new(data),
-        };
+        let snapshot = Snapshot { meta: header.meta, snapshot: Cursor::new(data) };
         raft.install_full_snapshot(header.vote, snapshot)
             .await
             .map_err(|fatal| RemoteRaftError::Raft(RaftError::Fatal(fatal)))

@@ -68,10 +68,7 @@ impl SnapshotAssembler {
         check_snapshot_size(declared_bytes)?;
         // Grow as bytes arrive rather than trusting the declared size with an allocation: a
         // peer that declares 1 GiB and sends nothing costs nothing.
-        Ok(Self {
-            declared: declared_bytes,
-            data: Vec::new(),
-        })
+        Ok(Self { declared: declared_bytes, data: Vec::new() })
     }
 
     /// Appends the next chunk.
@@ -80,9 +77,7 @@ impl SnapshotAssembler {
             return Err(SnapshotTransferError::ChunkTooLarge { bytes: chunk.len() });
         }
         if self.data.len() as u64 + chunk.len() as u64 > self.declared {
-            return Err(SnapshotTransferError::Overrun {
-                declared: self.declared,
-            });
+            return Err(SnapshotTransferError::Overrun { declared: self.declared });
         }
         self.data.extend_from_slice(chunk);
         Ok(())
@@ -97,10 +92,7 @@ impl SnapshotAssembler {
     pub fn finish(self) -> Result<Vec<u8>, SnapshotTransferError> {
         let received = self.data.len() as u64;
         if received != self.declared {
-            return Err(SnapshotTransferError::Truncated {
-                received,
-                declared: self.declared,
-            });
+            return Err(SnapshotTransferError::Truncated { received, declared: self.declared });
         }
         Ok(self.data)
     }

@@ -99,46 +99,23 @@ async fn client_writes_hear_their_outcome_and_survive_a_raft_restart() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(Some(dir.path()), 1).unwrap();
     let raft = start(&store).await;
-    raft.initialize(BTreeMap::from([(1, RaftMemberInfo::default())]))
-        .await
-        .expect("initialize");
-    raft.wait(Some(WAIT))
-        .current_leader(1, "node 1 leads")
-        .await
-        .unwrap();
+    raft.initialize(BTreeMap::from([(1, RaftMemberInfo::default())])).await.expect("initialize");
+    raft.wait(Some(WAIT)).current_leader(1, "node 1 leads").await.unwrap();
 
     assert_eq!(write(&raft, cas(None, "a")).await, WriteOutcome::Applied);
-    let mismatch = WriteOutcome::CompareAndSwapMismatch {
-        current: Some("a".into()),
-    };
+    let mismatch = WriteOutcome::CompareAndSwapMismatch { current: Some("a".into()) };
     assert_eq!(write(&raft, cas(None, "b")).await, mismatch);
     let pairs = vec![("x".into(), "1".into()), ("y".into(), "2".into())];
-    assert_eq!(
-        write(&raft, WriteCommand::SetMulti { pairs }).await,
-        WriteOutcome::Applied
-    );
+    assert_eq!(write(&raft, WriteCommand::SetMulti { pairs }).await, WriteOutcome::Applied);
     let written = store.reader().digest().await.unwrap();
     raft.shutdown().await.expect("shutdown");
 
     // As after a RaftActor restart: new handles on the same open database.
     let raft = start(&store).await;
-    raft.wait(Some(WAIT))
-        .current_leader(1, "node 1 leads again")
-        .await
-        .unwrap();
-    assert_eq!(
-        store.reader().digest().await.unwrap(),
-        written,
-        "every write survives the restart"
-    );
-    assert_eq!(
-        write(&raft, cas(Some("a"), "c")).await,
-        WriteOutcome::Applied
-    );
+    raft.wait(Some(WAIT)).current_leader(1, "node 1 leads again").await.unwrap();
+    assert_eq!(store.reader().digest().await.unwrap(), written, "every write survives the restart");
+    assert_eq!(write(&raft, cas(Some("a"), "c")).await, WriteOutcome::Applied);
     assert_eq!(write(&raft, set("z", "3")).await, WriteOutcome::Applied);
-    assert_eq!(
-        store.reader().get("lock").await.unwrap().as_deref(),
-        Some("c")
-    );
+    assert_eq!(store.reader().get("lock").await.unwrap().as_deref(), Some("c"));
     raft.shutdown().await.expect("shutdown");
 }

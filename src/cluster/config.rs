@@ -41,6 +41,10 @@ pub struct IrohConfig {
     pub enable_pkarr: bool,
     /// The pkarr relay URL.
     pub pkarr_relay_url: Option<String>,
+    /// The UDP port of the iroh endpoint (`0`: chosen by the OS). Not in the seed: a node that
+    /// restarts on a fixed port is found again at the address its peers already know, even
+    /// without discovery.
+    pub bind_port: u16,
 }
 
 impl Default for IrohConfig {
@@ -55,6 +59,7 @@ impl Default for IrohConfig {
             dns_discovery_url: None,
             enable_pkarr: false,
             pkarr_relay_url: None,
+            bind_port: 0,
         }
     }
 }

@@ -36,7 +36,8 @@ pub struct IrohEndpointManager {
 }
 
 impl IrohEndpointManager {
-    /// Binds an endpoint on `host` (port chosen by the OS) with the configured or a new key.
+    /// Binds an endpoint on `host` and `config.bind_port` (0: chosen by the OS) with the configured
+    /// key, else `secret_key`, else a new one.
     pub async fn bind(
         config: &IrohConfig,
         host: &str,
@@ -66,7 +67,7 @@ impl IrohEndpointManager {
             .secret_key(secret_key)
             .relay_mode(relay_mode)
             .alpns(alpns)
-            .bind_addr(SocketAddr::new(ip, 0))
+            .bind_addr(SocketAddr::new(ip, config.bind_port))
             .map_err(|e| IrohError::Invalid { reason: e.to_string() })?
             .bind()
             .await

@@ -8,6 +8,7 @@
 //! request to the leader over the Raft RPC protocol.
 
 use openraft::async_runtime::watch::WatchReceiver;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -15,6 +16,7 @@ use tokio::time::Instant;
 use ractor::{ActorRef, registry};
 
 use super::actor::RaftActorMessage;
+use super::counters::{DataPathCounters, Operation};
 use super::local::{self, LocalKv};
 use super::network::IrpcRaftNetworkFactory;
 use super::{AspenRaft, RaftMetrics, SharedRaft};
@@ -34,6 +36,7 @@ use crate::storage::StateReader;
 pub struct RaftActorHandle {
     node_id: NodeId,
     backend: Backend,
+    counters: Arc<DataPathCounters>,
 }
 
 #[derive(Clone)]
@@ -51,12 +54,21 @@ impl RaftActorHandle {
         network: IrpcRaftNetworkFactory,
     ) -> Self {
         let local = LocalKv { shared };
-        Self { node_id, backend: Backend::Raft { actor_name, local, network } }
+        Self {
+            node_id,
+            backend: Backend::Raft { actor_name, local, network },
+            counters: Arc::default(),
+        }
     }
 
     /// A handle served by the deterministic in-memory backend.
     pub fn deterministic(node_id: NodeId, cluster: DeterministicCluster) -> Self {
-        Self { node_id, backend: Backend::Deterministic(cluster) }
+        Self { node_id, backend: Backend::Deterministic(cluster), counters: Arc::default() }
+    }
+
+    /// What clients of this node asked and how it went.
+    pub fn counters(&self) -> &DataPathCounters {
+        &self.counters
     }
 
     /// The node this handle belongs to.
@@ -259,6 +271,7 @@ macro_rules! local_or_forward {
                     $body.await
                 }
                 Route::Leader(leader, node) => {
+                    $self.handle.counters.record_forward();
                     network.$forward(leader, node.as_ref(), $request.clone()).await
                 }
                 Route::Answer(error) => Err(error),
@@ -280,6 +293,26 @@ macro_rules! local_or_forward {
 #[async_trait::async_trait]
 impl KeyValueStore for KvClient {
     async fn write(&self, request: WriteRequest) -> Result<WriteResult, KeyValueStoreError> {
+        let result = self.write_inner(request).await;
+        self.handle.counters.record(Operation::Write, &result);
+        result
+    }
+
+    async fn read(&self, request: ReadRequest) -> Result<ReadResult, KeyValueStoreError> {
+        let result = self.read_inner(request).await;
+        self.handle.counters.record(Operation::Read, &result);
+        result
+    }
+
+    async fn scan(&self, request: ScanRequest) -> Result<ScanResult, KeyValueStoreError> {
+        let result = self.scan_inner(request).await;
+        self.handle.counters.record(Operation::Scan, &result);
+        result
+    }
+}
+
+impl KvClient {
+    async fn write_inner(&self, request: WriteRequest) -> Result<WriteResult, KeyValueStoreError> {
         if let Backend::Deterministic(cluster) = &self.handle.backend {
             return cluster.write(request).await;
         }
@@ -291,7 +324,7 @@ impl KeyValueStore for KvClient {
         )
     }
 
-    async fn read(&self, request: ReadRequest) -> Result<ReadResult, KeyValueStoreError> {
+    async fn read_inner(&self, request: ReadRequest) -> Result<ReadResult, KeyValueStoreError> {
         if let Backend::Deterministic(cluster) = &self.handle.backend {
             return cluster.read(request).await;
         }
@@ -303,7 +336,7 @@ impl KeyValueStore for KvClient {
         )
     }
 
-    async fn scan(&self, request: ScanRequest) -> Result<ScanResult, KeyValueStoreError> {
+    async fn scan_inner(&self, request: ScanRequest) -> Result<ScanResult, KeyValueStoreError> {
         if let Backend::Deterministic(cluster) = &self.handle.backend {
             return cluster.scan(request).await;
         }

@@ -19,6 +19,7 @@
 mod actor;
 mod client;
 pub mod control;
+mod counters;
 mod errors;
 mod local;
 pub mod network;
@@ -28,6 +29,7 @@ mod types;
 pub use actor::{RaftActor, RaftActorArgs, RaftActorMessage};
 pub use client::{KvClient, RaftActorHandle, RaftControlClient};
 pub use control::MemberResolver;
+pub use counters::{DataPathCounters, DataPathCounts};
 pub use local::LocalKv;
 pub use shared::SharedRaft;
 pub use types::{

@@ -62,12 +62,12 @@ impl ChildSpec {
     /// Releases what a child that was killed (and so ran no `post_stop`) left behind. Only the
     /// RaftActor leaves something: its Raft instance, still running in the shared slot.
     async fn clean_up_after_exit(&self) {
-        if let ChildSpec::Raft(args) = self {
-            if let Some(raft) = args.shared.take() {
-                let bound = Duration::from_millis(SHUTDOWN_TIMEOUT_MS_MAX);
-                if tokio::time::timeout(bound, raft.shutdown()).await.is_err() {
-                    tracing::warn!("raft shutdown did not finish within {bound:?}");
-                }
+        if let ChildSpec::Raft(args) = self
+            && let Some(raft) = args.shared.take()
+        {
+            let bound = Duration::from_millis(SHUTDOWN_TIMEOUT_MS_MAX);
+            if tokio::time::timeout(bound, raft.shutdown()).await.is_err() {
+                tracing::warn!("raft shutdown did not finish within {bound:?}");
             }
         }
     }

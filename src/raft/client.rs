@@ -95,7 +95,7 @@ impl RaftActorHandle {
     }
 
     fn actor(&self, actor_name: &str) -> Result<ActorRef<RaftActorMessage>, ControlPlaneError> {
-        registry::where_is(actor_name.to_owned()).map(ActorRef::from).ok_or_else(|| {
+        registry::where_is(actor_name).map(ActorRef::from).ok_or_else(|| {
             ControlPlaneError::Failed { reason: format!("actor {actor_name} is not running") }
         })
     }

@@ -36,15 +36,6 @@ impl RedbLogStore {
     pub(crate) fn new(db: Arc<Db>) -> Self {
         Self { db }
     }
-
-    /// Runs `work` on the blocking pool with this store's database.
-    async fn blocking<T, F>(&self, work: F) -> Result<T, StorageError>
-    where
-        F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.db.run(work).await
-    }
 }
 
 /// Reads the last purged log id and the id of the last entry in one read transaction.
@@ -201,11 +192,11 @@ impl RaftLogReader<AspenTypeConfig> for RedbLogStore {
         range: RB,
     ) -> Result<Vec<Entry>, io::Error> {
         let range = (range.start_bound().cloned(), range.end_bound().cloned());
-        Ok(self.blocking(move |db| read_entries(db, range)).await?)
+        Ok(self.db.run(move |db| read_entries(db, range)).await?)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        Ok(self.blocking(|db| read_meta(db, &META_VOTE)).await?)
+        Ok(self.db.run(|db| read_meta(db, &META_VOTE)).await?)
     }
 }
 
@@ -213,7 +204,7 @@ impl RaftLogStorage<AspenTypeConfig> for RedbLogStore {
     type LogReader = RedbLogStore;
 
     async fn get_log_state(&mut self) -> Result<LogState<AspenTypeConfig>, io::Error> {
-        Ok(self.blocking(read_log_state).await?)
+        Ok(self.db.run(read_log_state).await?)
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -223,9 +214,7 @@ impl RaftLogStorage<AspenTypeConfig> for RedbLogStore {
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
         let vote = *vote;
         // The vote must survive a crash before openraft acts on it: durable.
-        Ok(self
-            .blocking(move |db| write_meta(db, &META_VOTE, &vote, Durability::Immediate))
-            .await?)
+        Ok(self.db.run(move |db| write_meta(db, &META_VOTE, &vote, Durability::Immediate)).await?)
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
@@ -233,13 +222,14 @@ impl RaftLogStorage<AspenTypeConfig> for RedbLogStore {
         // (the state machine is durable), and the next durable commit of the log or the state
         // machine persists it anyway. This saves an fsync on every commit advance.
         Ok(self
-            .blocking(move |db| write_meta(db, &META_COMMITTED, &committed, Durability::None))
+            .db
+            .run(move |db| write_meta(db, &META_COMMITTED, &committed, Durability::None))
             .await?)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
         let committed: Option<Option<LogId>> =
-            self.blocking(|db| read_meta(db, &META_COMMITTED)).await?;
+            self.db.run(|db| read_meta(db, &META_COMMITTED)).await?;
         Ok(committed.flatten())
     }
 
@@ -253,7 +243,7 @@ impl RaftLogStorage<AspenTypeConfig> for RedbLogStore {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        match self.blocking(move |db| append_entries(db, entries)).await {
+        match self.db.run(move |db| append_entries(db, entries)).await {
             Ok(()) => {
                 callback.io_completed(Ok(()));
                 Ok(())
@@ -267,10 +257,10 @@ impl RaftLogStorage<AspenTypeConfig> for RedbLogStore {
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
-        Ok(self.blocking(move |db| truncate_after(db, last_log_id)).await?)
+        Ok(self.db.run(move |db| truncate_after(db, last_log_id)).await?)
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        Ok(self.blocking(move |db| purge(db, log_id)).await?)
+        Ok(self.db.run(move |db| purge(db, log_id)).await?)
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use super::StorageError;
@@ -72,23 +72,16 @@ impl StateReader {
         Self { db }
     }
 
-    async fn blocking<T, F>(&self, work: F) -> Result<T, StorageError>
-    where
-        F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.db.run(work).await
-    }
-
     /// The value of `key`, or `None` when it is absent.
     pub async fn get(&self, key: &str) -> Result<Option<String>, StorageError> {
         let key = key.to_owned();
-        self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            let kv = txn.open_table(KV_TABLE)?;
-            Ok(kv.get(key.as_str())?.map(|value| value.value().to_owned()))
-        })
-        .await
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read()?;
+                let kv = txn.open_table(KV_TABLE)?;
+                Ok(kv.get(key.as_str())?.map(|value| value.value().to_owned()))
+            })
+            .await
     }
 
     /// Up to `limit` pairs whose key starts with `prefix`, in key order, and whether more
@@ -100,51 +93,53 @@ impl StateReader {
     ) -> Result<(Vec<(String, String)>, bool), StorageError> {
         let prefix = prefix.to_owned();
         let limit = limit.min(SCAN_LIMIT_MAX) as usize;
-        self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            let kv = txn.open_table(KV_TABLE)?;
-            let mut entries = Vec::new();
-            for item in kv.range::<&str>(prefix.as_str()..)? {
-                let (key, value) = item?;
-                if !key.value().starts_with(prefix.as_str()) {
-                    return Ok((entries, false));
+        self.db
+            .run(move |db| {
+                let txn = db.begin_read()?;
+                let kv = txn.open_table(KV_TABLE)?;
+                let mut entries = Vec::new();
+                for item in kv.range::<&str>(prefix.as_str()..)? {
+                    let (key, value) = item?;
+                    if !key.value().starts_with(prefix.as_str()) {
+                        return Ok((entries, false));
+                    }
+                    if entries.len() == limit {
+                        return Ok((entries, true));
+                    }
+                    entries.push((key.value().to_owned(), value.value().to_owned()));
                 }
-                if entries.len() == limit {
-                    return Ok((entries, true));
-                }
-                entries.push((key.value().to_owned(), value.value().to_owned()));
-            }
-            Ok((entries, false))
-        })
-        .await
+                Ok((entries, false))
+            })
+            .await
     }
 
     /// The id of the last log entry applied to the state machine.
     pub async fn last_applied(&self) -> Result<Option<LogId>, StorageError> {
-        self.blocking(|db| read_applied_state(db).map(|(last_applied, _)| last_applied)).await
+        self.db.run(|db| read_applied_state(db).map(|(last_applied, _)| last_applied)).await
     }
 
     /// The last membership applied to the state machine.
     pub async fn membership(&self) -> Result<StoredMembership, StorageError> {
-        self.blocking(|db| read_applied_state(db).map(|(_, membership)| membership)).await
+        self.db.run(|db| read_applied_state(db).map(|(_, membership)| membership)).await
     }
 
     /// The [`StateDigest`] of the whole key-value state, from one read transaction. Reads every
     /// pair: meant for tests and operator checks, not for the request path.
     pub async fn digest(&self) -> Result<StateDigest, StorageError> {
-        self.blocking(|db| {
-            let txn = db.begin_read()?;
-            let kv = txn.open_table(KV_TABLE)?;
-            let mut hasher = Fnv1a(Fnv1a::OFFSET_BASIS);
-            let mut key_count = 0;
-            for item in kv.iter()? {
-                let (key, value) = item?;
-                hasher.write_field(key.value().as_bytes());
-                hasher.write_field(value.value().as_bytes());
-                key_count += 1;
-            }
-            Ok(StateDigest { key_count, hash: hasher.0 })
-        })
-        .await
+        self.db
+            .run(|db| {
+                let txn = db.begin_read()?;
+                let kv = txn.open_table(KV_TABLE)?;
+                let mut hasher = Fnv1a(Fnv1a::OFFSET_BASIS);
+                let mut key_count = 0;
+                for item in kv.iter()? {
+                    let (key, value) = item?;
+                    hasher.write_field(key.value().as_bytes());
+                    hasher.write_field(value.value().as_bytes());
+                    key_count += 1;
+                }
+                Ok(StateDigest { key_count, hash: hasher.0 })
+            })
+            .await
     }
 }

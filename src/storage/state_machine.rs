@@ -48,15 +48,6 @@ impl RedbStateMachine {
         Self { db }
     }
 
-    /// Runs `work` on the blocking pool with this state machine's database.
-    async fn blocking<T, F>(&self, work: F) -> Result<T, StorageError>
-    where
-        F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.db.run(work).await
-    }
-
     /// Applies one batch, then answers every entry that has a waiting client.
     async fn apply_batch(
         &self,
@@ -64,7 +55,7 @@ impl RedbStateMachine {
     ) -> Result<(), StorageError> {
         let (entries, responders): (Vec<Entry>, Vec<Option<ApplyResponder<AspenTypeConfig>>>) =
             batch.into_iter().unzip();
-        let outcomes = self.blocking(move |db| apply_entries(db, &entries)).await?;
+        let outcomes = self.db.run(move |db| apply_entries(db, &entries)).await?;
         // Only after the commit: a client told "applied" must find its write after a crash.
         for (responder, outcome) in responders.into_iter().zip(outcomes) {
             if let Some(responder) = responder {
@@ -157,7 +148,7 @@ impl RaftStateMachine<AspenTypeConfig> for RedbStateMachine {
     type SnapshotBuilder = RedbStateMachine;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
-        Ok(self.blocking(read_applied_state).await?)
+        Ok(self.db.run(read_applied_state).await?)
     }
 
     /// Takes every entry the stream has ready (up to `APPLY_BATCH_ENTRIES_MAX`) and applies them
@@ -219,11 +210,11 @@ impl RaftStateMachine<AspenTypeConfig> for RedbStateMachine {
     ) -> Result<(), io::Error> {
         let meta = meta.clone();
         let data = snapshot.into_inner();
-        Ok(self.blocking(move |db| snapshot::install(db, meta, data)).await?)
+        Ok(self.db.run(move |db| snapshot::install(db, meta, data)).await?)
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
-        Ok(self.blocking(snapshot::current).await?)
+        Ok(self.db.run(snapshot::current).await?)
     }
 }
 
@@ -231,6 +222,6 @@ impl RaftSnapshotBuilder<AspenTypeConfig> for RedbStateMachine {
     type SnapshotData = SnapshotData;
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
-        Ok(self.blocking(snapshot::build).await?)
+        Ok(self.db.run(snapshot::build).await?)
     }
 }

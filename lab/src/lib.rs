@@ -1,0 +1,1 @@
+//! aspen-lab (being written).

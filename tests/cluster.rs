@@ -124,6 +124,13 @@ async fn losing_the_leader_elects_a_new_one_and_writes_continue() {
         );
         assert_eq!(get(node, "after-failover").await.unwrap(), "2");
     }
+    // The survivors report the same membership (the lost leader is still a member: nobody
+    // removed it) with every node's address.
+    let first = RaftControlClient::new(nodes[0].raft_actor.clone()).current_state().await.unwrap();
+    let second = RaftControlClient::new(nodes[1].raft_actor.clone()).current_state().await.unwrap();
+    assert_eq!(first, second);
+    assert_eq!(first.members, vec![31, 32, 33]);
+    assert_eq!(first.nodes.len(), 3);
     shutdown_all(nodes).await;
 }
 

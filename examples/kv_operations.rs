@@ -18,6 +18,8 @@ async fn main() -> anyhow::Result<()> {
         node_id: 1,
         data_dir: Some(data_dir.path().to_path_buf()),
         iroh: IrohConfig { enable_gossip: false, enable_mdns: false, ..Default::default() },
+        // Let the OS pick the HTTP API's port, so the example never collides with a running node.
+        http_addr: "127.0.0.1:0".parse().expect("a socket address"),
         ..Default::default()
     };
     let handle = bootstrap_node(config).await?;

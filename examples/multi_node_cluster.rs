@@ -20,6 +20,8 @@ fn node_config(node_id: u64, data_dir: &std::path::Path) -> ClusterBootstrapConf
         data_dir: Some(data_dir.to_path_buf()),
         // One machine: peers are exchanged by hand (mDNS does not work on loopback).
         iroh: IrohConfig { enable_gossip: false, enable_mdns: false, ..Default::default() },
+        // Let the OS pick the HTTP API's port, so the example never collides with a running node.
+        http_addr: "127.0.0.1:0".parse().expect("a socket address"),
         ..Default::default()
     }
 }

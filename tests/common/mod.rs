@@ -21,6 +21,8 @@ pub fn node_config(node_id: u64, data_dir: Option<&Path>) -> ClusterBootstrapCon
         node_id,
         data_dir: data_dir.map(Path::to_path_buf),
         cookie: "aspen-test-cookie".into(),
+        // Several nodes share one process and one machine: let the OS pick the HTTP port.
+        http_addr: "127.0.0.1:0".parse().unwrap(),
         heartbeat_interval_ms: 100,
         election_timeout_min_ms: 400,
         election_timeout_max_ms: 800,

@@ -107,3 +107,13 @@ pub const SNAPSHOT_LOGS_SINCE_LAST_DEFAULT: u64 = 10_000;
 /// Log entries kept behind the last snapshot, so that a briefly lagging follower can catch up
 /// from the log instead of a snapshot.
 pub const LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT: u64 = 1_000;
+
+/// Largest HTTP request body, in bytes: the largest write command plus 64 KiB for its JSON
+/// framing (quotes, brackets, field names of up to `SET_MULTI_PAIRS_MAX` pairs). A body over
+/// it is refused with 413 before it is parsed. Values full of characters that JSON escapes
+/// (quotes, control characters) can reach this limit before `WRITE_COMMAND_BYTES_MAX`.
+pub const HTTP_BODY_BYTES_MAX: usize = WRITE_COMMAND_BYTES_MAX + 64 * 1024;
+
+/// Most bootstrap peers in a cluster ticket. A joining node needs only a few reachable peers
+/// to find the rest; the bound keeps a ticket short enough to paste into a command line.
+pub const TICKET_BOOTSTRAP_PEERS_MAX: usize = 16;

@@ -57,7 +57,7 @@ async fn a_crashed_raft_actor_is_restarted_and_the_node_serves_again() {
             .expect("the right cookie is accepted");
     let actors = operator.list_actors().await.unwrap();
     let roles: Vec<_> = actors.iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(roles, ["discovery", "node-control", "raft", "storage"]);
+    assert_eq!(roles, ["discovery", "http", "node-control", "raft", "storage"]);
     assert!(actors.iter().all(|a| a.running && a.restarts == 0), "{actors:#?}");
 
     crash_raft_and_wait_for_restart(&operator, &node, 1).await;

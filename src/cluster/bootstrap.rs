@@ -3,11 +3,12 @@
 //! The order matters: the database is opened first (it may refuse a data dir that belongs to
 //! another node id), then the iroh endpoint (its key is kept in the data dir so a restarted
 //! node keeps its endpoint id), then the ractor_cluster control server, and last the
-//! supervision tree, whose RaftActor starts Raft over all of them. The Raft RPC server is
-//! registered on the endpoint's router before Raft starts, and answers "restarting" until the
-//! RaftActor has published its instance.
+//! supervision tree, whose RaftActor starts Raft over all of them and whose HttpActor, started
+//! last, binds the HTTP API. The Raft RPC server is registered on the endpoint's router before
+//! Raft starts, and answers "restarting" until the RaftActor has published its instance.
 
 use openraft::async_runtime::watch::WatchReceiver;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +27,8 @@ use super::supervisor::{
     ChildSpec, NodeStatus, NodeSupervisor, NodeSupervisorArgs, NodeSupervisorMessage, actor_name,
 };
 use crate::api::{DeterministicCluster, NodeId};
-use crate::discovery::{DiscoveryActorArgs, PeerBook};
+use crate::discovery::{DiscoveryActorArgs, PeerBook, cluster_topic};
+use crate::http::{HttpActorArgs, HttpServerSlot, HttpState};
 use crate::limits::{
     APPEND_ENTRIES_ENTRIES_MAX, LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT, SHUTDOWN_TIMEOUT_MS_MAX,
     SNAPSHOT_LOGS_SINCE_LAST_DEFAULT, SNAPSHOT_TIMEOUT_MS_MAX,
@@ -89,6 +91,7 @@ pub struct BootstrapHandle {
     pub rpc_server: RaftRpcServer,
     router: Router,
     control_server: ControlServer,
+    http_server: HttpServerSlot,
     status: watch::Receiver<NodeStatus>,
     database: DatabaseReleaseWatch,
 }
@@ -97,6 +100,12 @@ impl BootstrapHandle {
     /// The port of the ractor_cluster control server.
     pub fn ractor_port(&self) -> u16 {
         self.control_server.port()
+    }
+
+    /// The address the HTTP API listens on: `config.http_addr` with the port the OS chose
+    /// when that port was 0.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_server.local_addr().unwrap_or(self.config.http_addr)
     }
 
     /// Whether the node runs, or why it stopped.
@@ -116,9 +125,10 @@ impl BootstrapHandle {
         }
     }
 
-    /// Stops the node: the actors in reverse start order (Raft shuts down), then the endpoint
-    /// and the control server, and waits until the database is closed, so that the same data
-    /// dir can be opened again at once. Each step is bounded by `SHUTDOWN_TIMEOUT_MS_MAX`.
+    /// Stops the node: the actors in reverse start order (Raft shuts down), then the HTTP
+    /// server, the endpoint and the control server, and waits until the database is closed, so
+    /// that the same data dir can be opened again at once. Each step is bounded by
+    /// `SHUTDOWN_TIMEOUT_MS_MAX`.
     pub async fn shutdown(self) -> Result<(), BootstrapError> {
         let bound = Duration::from_millis(SHUTDOWN_TIMEOUT_MS_MAX);
         // Take the handle apart and drop what holds storage handles before the wait below
@@ -127,6 +137,7 @@ impl BootstrapHandle {
             supervisor,
             router,
             control_server,
+            http_server,
             database,
             raft_actor,
             rpc_server,
@@ -137,6 +148,8 @@ impl BootstrapHandle {
             let _ = supervisor.call(NodeSupervisorMessage::Shutdown, Some(bound)).await;
             let _ = supervisor.get_cell().stop_and_wait(None, Some(bound)).await;
         }
+        // Last of the node's own parts, so that until here callers get 503 and a reason.
+        http_server.stop().await;
         if tokio::time::timeout(bound, router.shutdown()).await.is_err() {
             tracing::warn!("iroh router did not shut down within {bound:?}");
         }
@@ -215,7 +228,8 @@ fn access_policy(peers: PeerBook, shared: SharedRaft) -> AccessPolicy {
     })
 }
 
-/// Starts a node: storage, iroh endpoint, control server and supervision tree.
+/// Starts a node: storage, iroh endpoint, control server and supervision tree (with the HTTP
+/// API last).
 pub async fn bootstrap_node(
     config: ClusterBootstrapConfig,
 ) -> Result<BootstrapHandle, BootstrapError> {
@@ -253,29 +267,35 @@ pub async fn bootstrap_node(
         own_endpoint: iroh_manager.node_addr().clone(),
         peers: peer_book.clone(),
     };
-    let mut children = vec![ChildSpec::Storage(store.clone())];
-    if config.control_backend == ControlBackend::RaftActor {
-        children.push(ChildSpec::Raft(RaftActorArgs {
-            node_id,
-            raft_config: raft_config(&config)?,
-            store: store.clone(),
-            network: network_factory.clone(),
-            shared: shared.clone(),
-            resolver,
-        }));
-    }
-    children.push(ChildSpec::Discovery(DiscoveryActorArgs {
-        peers: peer_book.clone(),
-        manual_peers: config.peers.clone(),
-    }));
-    children.push(ChildSpec::NodeControl(NodeControlArgs { report: report.clone() }));
-
+    let mut children =
+        supervised_children(&config, &store, &network_factory, &shared, resolver, &report)?;
+    let raft_actor = raft_actor_handle(&config, shared, network_factory.clone());
     let (status_tx, status) = watch::channel(NodeStatus::Running);
+    let http_server = HttpServerSlot::new();
+    children.push(ChildSpec::Http(HttpActorArgs {
+        listen_addr: config.http_addr,
+        server: http_server.clone(),
+        state: HttpState {
+            node_id,
+            backend: config.control_backend,
+            raft_actor: raft_actor.clone(),
+            peer_book: peer_book.clone(),
+            endpoint_addr: iroh_manager.node_addr().clone(),
+            ractor_port: control_server.port(),
+            topic: cluster_topic(&config.cookie),
+            supervision_report: report.clone(),
+            rpc_server: rpc_server.clone(),
+            status: status.clone(),
+            http_addr: http_server.bound_addr_cell(),
+        },
+    }));
+
     let args = NodeSupervisorArgs { node_id, children, report: report.clone(), status: status_tx };
     let spawned = Actor::spawn(Some(actor_name(node_id, "supervisor")), NodeSupervisor, args).await;
     let supervisor = match spawned {
         Ok((supervisor, _)) => supervisor,
         Err(error) => {
+            http_server.stop().await;
             let _ = router.shutdown().await;
             control_server.stop().await;
             return Err(BootstrapError::Actor { reason: error.to_string() });
@@ -283,17 +303,6 @@ pub async fn bootstrap_node(
     };
     stop_serving_when_stopped(status.clone(), router.clone());
 
-    let raft_actor = match config.control_backend {
-        ControlBackend::RaftActor => RaftActorHandle::raft(
-            node_id,
-            actor_name(node_id, "raft"),
-            shared,
-            network_factory.clone(),
-        ),
-        ControlBackend::Deterministic => {
-            RaftActorHandle::deterministic(node_id, DeterministicCluster::new())
-        }
-    };
     tracing::info!(node_id, endpoint_id = %iroh_manager.endpoint_id(), "node started");
     Ok(BootstrapHandle {
         node_id,
@@ -307,9 +316,55 @@ pub async fn bootstrap_node(
         rpc_server,
         router,
         control_server,
+        http_server,
         status,
         database: store.release_watch(),
     })
+}
+
+/// The supervised children before the HttpActor, in start order.
+fn supervised_children(
+    config: &ClusterBootstrapConfig,
+    store: &RedbStore,
+    network: &IrpcRaftNetworkFactory,
+    shared: &SharedRaft,
+    resolver: MemberResolver,
+    report: &SupervisionReport,
+) -> Result<Vec<ChildSpec>, BootstrapError> {
+    let mut children = vec![ChildSpec::Storage(store.clone())];
+    if config.control_backend == ControlBackend::RaftActor {
+        children.push(ChildSpec::Raft(RaftActorArgs {
+            node_id: config.node_id,
+            raft_config: raft_config(config)?,
+            store: store.clone(),
+            network: network.clone(),
+            shared: shared.clone(),
+            resolver,
+        }));
+    }
+    children.push(ChildSpec::Discovery(DiscoveryActorArgs {
+        peers: network.peer_book().clone(),
+        manual_peers: config.peers.clone(),
+    }));
+    children.push(ChildSpec::NodeControl(NodeControlArgs { report: report.clone() }));
+    Ok(children)
+}
+
+/// How the node's clients reach its RaftActor (or the deterministic backend).
+fn raft_actor_handle(
+    config: &ClusterBootstrapConfig,
+    shared: SharedRaft,
+    network: IrpcRaftNetworkFactory,
+) -> RaftActorHandle {
+    let node_id = config.node_id;
+    match config.control_backend {
+        ControlBackend::RaftActor => {
+            RaftActorHandle::raft(node_id, actor_name(node_id, "raft"), shared, network)
+        }
+        ControlBackend::Deterministic => {
+            RaftActorHandle::deterministic(node_id, DeterministicCluster::new())
+        }
+    }
 }
 
 /// When the supervisor gives up, the node must stop answering peers too, or they would keep

@@ -12,11 +12,11 @@
 //! ├── StorageActor          the redb database: health, disk usage
 //! ├── RaftActor             the openraft instance and the control plane
 //! ├── DiscoveryActor        the peer book (manual peers)
-//! └── NodeControl           operators' entry over ractor_cluster (cookie-authenticated)
+//! ├── NodeControl           operators' entry over ractor_cluster (cookie-authenticated)
+//! └── HttpActor             the HTTP API (see `crate::http`)
 //! ```
 //!
 //! Caveats:
-//! - The HTTP API is not part of the node yet.
 //! - With `ControlBackend::Deterministic` the node answers from memory: no RaftActor runs.
 
 mod bootstrap;

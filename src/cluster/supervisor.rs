@@ -1,11 +1,13 @@
 //! The NodeSupervisor: the root of a node's actor tree.
 //!
-//! It starts the node's actors in order (storage, raft, discovery, node control), restarts one
-//! that exits unexpectedly, and gives up when one child needs more than `ACTOR_RESTARTS_MAX`
-//! restarts within `ACTOR_RESTART_WINDOW_MS`: then it stops every child and itself and
-//! publishes the reason in the node's [`NodeStatus`], because a child that keeps failing points
-//! at a bug or a broken environment that restarting will not mend. ractor's default would stop
-//! the supervisor on the first child exit; this policy is written once, here.
+//! It starts the node's actors in order (storage, raft, discovery, node control, http),
+//! restarts one that exits unexpectedly, and gives up when one child needs more than
+//! `ACTOR_RESTARTS_MAX` restarts within `ACTOR_RESTART_WINDOW_MS`: then it stops every child and
+//! itself and publishes the reason in the node's [`NodeStatus`], because a child that keeps
+//! failing points at a bug or a broken environment that restarting will not mend. ractor's
+//! default would stop the supervisor on the first child exit; this policy is written once, here.
+//! (The HTTP server the HttpActor started stays up after that, to report the reason; see
+//! [`crate::http`].)
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,7 @@ use tokio::sync::watch;
 use super::node_control::{NodeControl, NodeControlArgs, SupervisionReport};
 use super::restart_policy::{RestartDecision, RestartIntensity};
 use crate::discovery::{DiscoveryActor, DiscoveryActorArgs};
+use crate::http::{HttpActor, HttpActorArgs};
 use crate::limits::{ACTOR_RESTART_WINDOW_MS, ACTOR_RESTARTS_MAX, SHUTDOWN_TIMEOUT_MS_MAX};
 use crate::raft::{RaftActor, RaftActorArgs};
 use crate::storage::{RedbStore, StorageActor};
@@ -46,6 +49,9 @@ pub enum ChildSpec {
     Discovery(DiscoveryActorArgs),
     /// The NodeControl actor, for operators over ractor_cluster.
     NodeControl(NodeControlArgs),
+    /// The HttpActor, which serves the HTTP API; started last, once there is something to
+    /// serve.
+    Http(HttpActorArgs),
 }
 
 impl ChildSpec {
@@ -56,6 +62,7 @@ impl ChildSpec {
             ChildSpec::Raft(_) => "raft",
             ChildSpec::Discovery(_) => "discovery",
             ChildSpec::NodeControl(_) => "node-control",
+            ChildSpec::Http(_) => "http",
         }
     }
 
@@ -94,6 +101,12 @@ impl ChildSpec {
             }
             ChildSpec::NodeControl(args) => {
                 Actor::spawn_linked(Some(name), NodeControl, args.clone(), supervisor)
+                    .await?
+                    .0
+                    .get_cell()
+            }
+            ChildSpec::Http(args) => {
+                Actor::spawn_linked(Some(name), HttpActor, args.clone(), supervisor)
                     .await?
                     .0
                     .get_cell()

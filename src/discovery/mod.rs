@@ -2,16 +2,22 @@
 //!
 //! Every method feeds one [`PeerBook`] per node; the Raft network dials from it and the Raft
 //! RPC server checks callers against it. Today the book is filled by the operator (manual
-//! peers: `--peers`, `add_peer`) and from the replicated Raft membership.
+//! peers: `--peers`, `add_peer`, `POST /add-peer`, the bootstrap peers of a cluster ticket) and
+//! from the replicated Raft membership.
+//!
+//! A [`ClusterTicket`] (`aspen…`, served at `GET /cluster-ticket`) packs the cluster's gossip
+//! topic and a few members' endpoint addresses into one string for a joining node.
 //!
 //! Caveats:
-//! - Gossip announcements, tickets, mDNS and DNS/pkarr are not wired yet: the configuration
+//! - Gossip announcements, mDNS and DNS/pkarr are not wired yet: the configuration
 //!   fields exist (`IrohConfig`), but a node only learns peers manually or from the membership.
 
 mod actor;
 mod manual;
 mod peer_book;
+mod ticket;
 
 pub use actor::{DiscoveryActor, DiscoveryActorArgs, DiscoveryActorMessage};
 pub use manual::{endpoint_to_string, parse_endpoint, parse_peer};
 pub use peer_book::{PeerBook, PeerBookFull, PeerEntry, PeerSource};
+pub use ticket::{ClusterTicket, TicketError, cluster_topic};

@@ -9,15 +9,21 @@
 //!   supervision tree, its iroh endpoint and its operator control over ractor_cluster.
 //! - [`raft`]: openraft's type configuration, the RaftActor, the Raft RPC protocol (irpc over
 //!   iroh), and the clients ([`raft::RaftControlClient`], [`raft::KvClient`]).
-//! - [`discovery`]: how a node learns its peers (the peer book; manual peers).
+//! - [`http`]: the node's HTTP API (JSON; Prometheus metrics; OpenAPI document), served by the
+//!   HttpActor under the node's supervisor.
+//! - [`discovery`]: how a node learns its peers (the peer book; manual peers; cluster tickets).
 //! - [`storage`]: the Raft log and the state machine in one redb database per node.
 //! - [`limits`]: every bound, in one place.
+//! - [`cli`]: the `aspen-node` and `aspen` programs as library code (flags, config merging,
+//!   the HTTP client, output and exit codes); `src/bin/` only wires them up.
 //!
-//! Dependencies point one way: `cluster` → `raft`, `discovery` → `storage` → `api`.
+//! Dependencies point one way: `cluster` → `http` → `raft`, `discovery` → `storage` → `api`.
 
 pub mod api;
+pub mod cli;
 pub mod cluster;
 pub mod discovery;
+pub mod http;
 pub mod limits;
 pub mod raft;
 pub mod storage;

@@ -1,0 +1,130 @@
+//! The top of a scenario file: the cluster it starts, its settings, and the checks it runs.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::step::Step;
+
+/// A node's position in a scenario: 0 for the first node started, up to `nodes - 1`, then one
+/// more for each `add_node` step. Node index `i` runs `aspen-node` with Raft node id `i + 1`.
+pub type NodeIndex = u32;
+
+/// One scenario file: a cluster, a script of steps, and the checks that judge the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// What the scenario shows, in a sentence or two; `aspen-lab list` prints it.
+    pub description: String,
+    /// How many nodes the cluster starts with (1 to 9).
+    pub nodes: u32,
+    /// Raft timing and discovery for every node.
+    #[serde(default)]
+    pub node_settings: NodeSettings,
+    /// How the node processes are connected.
+    #[serde(default)]
+    pub network: Network,
+    /// Seed for every random choice of the run; `--seed` overrides it, and without either the
+    /// runner picks one and prints it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The script, run in order.
+    pub steps: Vec<Step>,
+    /// Checks run once the script has finished.
+    #[serde(default)]
+    pub checks: Vec<CheckKind>,
+}
+
+/// Settings passed to every node of the scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSettings {
+    /// Raft heartbeat interval in milliseconds (default 500, the node's default).
+    pub heartbeat_interval_ms: u64,
+    /// Smallest election timeout in milliseconds (default 1500).
+    pub election_timeout_min_ms: u64,
+    /// Largest election timeout in milliseconds (default 3000).
+    pub election_timeout_max_ms: u64,
+    /// How nodes find each other.
+    pub discovery: Discovery,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 500,
+            election_timeout_min_ms: 1500,
+            election_timeout_max_ms: 3000,
+            discovery: Discovery::Manual,
+        }
+    }
+}
+
+/// How nodes find each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Discovery {
+    /// The runner passes every node the addresses of the others (`--peers`).
+    #[default]
+    Manual,
+}
+
+/// How the node processes are connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// All nodes on 127.0.0.1; no network faults beyond process faults.
+    #[default]
+    Loopback,
+    /// One network namespace per node on a bridge, which makes partitions and delays possible.
+    /// Needs root; the runner skips such scenarios with a message without it.
+    Netns,
+}
+
+/// A property a run is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// Every node knows every other node.
+    Discovery,
+    /// Every node reports the same state digest.
+    Replication,
+    /// After the leader is lost, a new leader is elected and writes resume within a bound.
+    Failover,
+    /// Every acknowledged write is readable at the end, unless a later write replaced it.
+    Durability,
+    /// Operations succeed again within a bound after the last fault is healed.
+    Liveness,
+    /// The recorded history of reads, writes and CAS is linearizable, key by key.
+    Linearizability,
+}
+
+impl CheckKind {
+    /// Every check, in the order reports list them.
+    pub const ALL: [CheckKind; 6] = [
+        CheckKind::Discovery,
+        CheckKind::Replication,
+        CheckKind::Failover,
+        CheckKind::Durability,
+        CheckKind::Liveness,
+        CheckKind::Linearizability,
+    ];
+
+    /// The check's name as written in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckKind::Discovery => "discovery",
+            CheckKind::Replication => "replication",
+            CheckKind::Failover => "failover",
+            CheckKind::Durability => "durability",
+            CheckKind::Liveness => "liveness",
+            CheckKind::Linearizability => "linearizability",
+        }
+    }
+}
+
+impl fmt::Display for CheckKind {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.name())
+    }
+}

@@ -117,3 +117,12 @@ pub const HTTP_BODY_BYTES_MAX: usize = WRITE_COMMAND_BYTES_MAX + 64 * 1024;
 /// Most bootstrap peers in a cluster ticket. A joining node needs only a few reachable peers
 /// to find the rest; the bound keeps a ticket short enough to paste into a command line.
 pub const TICKET_BOOTSTRAP_PEERS_MAX: usize = 16;
+
+/// Longest one request of the `aspen` CLI may take, in milliseconds: the node's own longest
+/// bound (a membership change waiting for a learner to catch up) plus a margin for the HTTP
+/// round trip, so that the node answers with its own timeout error before the client gives up.
+pub const CLI_REQUEST_TIMEOUT_MS_MAX: u64 = CONTROL_REQUEST_TIMEOUT_MS_MAX + 5_000;
+
+/// Largest answer the `aspen` CLI accepts, in bytes: a bound that keeps a confused server from
+/// filling the client's memory, far above any scan answer the node's own limits allow.
+pub const CLI_RESPONSE_BYTES_MAX: u64 = 64 * VALUE_BYTES_MAX as u64;

@@ -42,7 +42,10 @@ pub enum KeyValueStoreError {
         key: String,
     },
     /// A `CompareAndSwap` found another value than expected; nothing was changed.
-    #[error("compare-and-swap failed on {key}: current value is {current:?}")]
+    #[error("compare-and-swap failed on {key}: {}", match current {
+        Some(value) => format!("the current value is {value:?}"),
+        None => "the key is absent".to_string(),
+    })]
     CompareAndSwapFailed {
         /// The key.
         key: String,

@@ -20,7 +20,7 @@ pub enum ControlBackend {
 
 /// How a node joins the iroh network and finds its peers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct IrohConfig {
     /// The endpoint's secret key as 64 hex characters (32 bytes); `None` generates one.
     pub secret_key: Option<String>,
@@ -66,7 +66,7 @@ impl Default for IrohConfig {
 
 /// Everything `bootstrap_node` needs to start a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClusterBootstrapConfig {
     /// The node's Raft id, unique in the cluster.
     pub node_id: NodeId,

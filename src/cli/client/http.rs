@@ -1,6 +1,6 @@
 //! A small blocking HTTP client for one node's API.
 //!
-//! One request per call, JSON in and out, every call bounded by [`REQUEST_TIMEOUT_MS_MAX`].
+//! One request per call, JSON in and out, every call bounded by `limits::CLI_REQUEST_TIMEOUT_MS_MAX`.
 //! An answer outside 2xx is decoded as the API's error body `{"error": "...", "kind": "..."}`
 //! and becomes [`ClientError::Server`], so the caller can print the server's own sentence and
 //! pick an exit code from its kind.
@@ -11,17 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::ExitStatus;
-use crate::limits::{CONTROL_REQUEST_TIMEOUT_MS_MAX, VALUE_BYTES_MAX};
-
-/// Longest one request may take, in milliseconds: the node's own longest bound (a membership
-/// change waiting for a learner to catch up) plus a margin for the HTTP round trip, so that the
-/// node answers with its own timeout error before the client gives up.
-pub const REQUEST_TIMEOUT_MS_MAX: u64 = CONTROL_REQUEST_TIMEOUT_MS_MAX + 5_000;
-
-/// Largest answer accepted, in bytes: a full scan (`SCAN_LIMIT_MAX` entries) of large values
-/// could be bigger, but the node's scan answers are bounded well below this in practice and a
-/// bound keeps a confused server from filling memory.
-pub const RESPONSE_BYTES_MAX: u64 = 64 * VALUE_BYTES_MAX as u64;
+use crate::limits::{CLI_REQUEST_TIMEOUT_MS_MAX, CLI_RESPONSE_BYTES_MAX};
 
 /// Why a request failed, grouped by what the caller does with it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -85,7 +75,7 @@ impl NodeClient {
         let base = normalize_base_url(url)?;
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_millis(REQUEST_TIMEOUT_MS_MAX)))
+            .timeout_global(Some(Duration::from_millis(CLI_REQUEST_TIMEOUT_MS_MAX)))
             .build();
         Ok(Self { base, agent: config.into() })
     }
@@ -130,7 +120,7 @@ impl NodeClient {
         let text = response
             .body_mut()
             .with_config()
-            .limit(RESPONSE_BYTES_MAX)
+            .limit(CLI_RESPONSE_BYTES_MAX)
             .read_to_string()
             .map_err(unreachable)?;
         if (200..300).contains(&status) { Ok(text) } else { Err(server_error(status, &text)) }

@@ -11,9 +11,9 @@
 //! field), or the config file with the line and the key.
 //!
 //! Caveats:
-//! - The config file is checked for unknown keys here by comparing its keys with the fields
-//!   of the serialized default configuration, because `ClusterBootstrapConfig` itself accepts
-//!   unknown fields.
+//! - The configuration types refuse unknown fields themselves, but the file's keys are checked
+//!   here first against the serialized default configuration, so that the error names the
+//!   whole path (`iroh.secret`), which serde's message does not.
 //! - Boolean "disable"/"enable" flags can only move a setting away from its default; to turn
 //!   gossip back on after a file turned it off, edit the file.
 

@@ -141,6 +141,8 @@ pub enum ClusterCommand {
 pub enum NodeCommand {
     /// The node's id, endpoint and addresses.
     Info,
+    /// Only the node's endpoint address, as the JSON that `node add-peer` takes.
+    Addr,
     /// Whether the node is up (exit code 1 if not).
     Health,
     /// Prometheus metrics; with --json, the Raft metrics.

@@ -167,6 +167,11 @@ fn execute_node(
             let answer = client.get_json("/node-info")?;
             Ok(Outcome { view: View::Fields(answer.clone()), json: answer })
         }
+        NodeCommand::Addr => {
+            let answer = client.get_json("/node-info")?;
+            let addr = answer.get("endpoint_addr").cloned().unwrap_or(Value::Null);
+            Ok(Outcome { view: View::Line(addr.to_string()), json: addr })
+        }
         NodeCommand::Health => {
             let answer = client.get_json("/health")?;
             let status = answer.get("status").and_then(Value::as_str).unwrap_or("unknown");

@@ -126,3 +126,15 @@ pub const CLI_REQUEST_TIMEOUT_MS_MAX: u64 = CONTROL_REQUEST_TIMEOUT_MS_MAX + 5_0
 /// Largest answer the `aspen` CLI accepts, in bytes: a bound that keeps a confused server from
 /// filling the client's memory, far above any scan answer the node's own limits allow.
 pub const CLI_RESPONSE_BYTES_MAX: u64 = 64 * VALUE_BYTES_MAX as u64;
+
+/// Largest signed gossip announcement accepted, in bytes. An announcement holds one endpoint
+/// address; iroh-gossip's own message limit is 4 KiB.
+pub const ANNOUNCEMENT_BYTES_MAX: usize = 2048;
+
+/// Oldest announcement accepted, in milliseconds: a few announcement intervals (10 s by
+/// default), so that a recording played back later is refused.
+pub const ANNOUNCEMENT_AGE_MS_MAX: u64 = 60_000;
+
+/// How far in the future an announcement's timestamp may be, in milliseconds: the clock
+/// difference tolerated between two nodes.
+pub const ANNOUNCEMENT_CLOCK_SKEW_MS_MAX: u64 = 5_000;

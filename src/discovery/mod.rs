@@ -13,11 +13,13 @@
 //!   fields exist (`IrohConfig`), but a node only learns peers manually or from the membership.
 
 mod actor;
+mod announcement;
 mod manual;
 mod peer_book;
 mod ticket;
 
 pub use actor::{DiscoveryActor, DiscoveryActorArgs, DiscoveryActorMessage};
+pub use announcement::{Announcement, AnnouncementError, ReplayGuard, SignedAnnouncement};
 pub use manual::{endpoint_to_string, parse_endpoint, parse_peer};
 pub use peer_book::{PeerBook, PeerBookFull, PeerEntry, PeerSource};
 pub use ticket::{ClusterTicket, TicketError, cluster_topic};

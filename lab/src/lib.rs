@@ -11,8 +11,9 @@
 //!   checks. Errors name the field (`steps[3].fault.node`).
 //! - [`nemesis`] turns a `nemesis` step and the run's seed into a deterministic schedule of
 //!   faults and recoveries.
-//! - The runner (not written yet) starts the nodes and executes the steps. It records client
-//!   operations with a [`history::Recorder`] and lab events (faults, leader changes, steps) in
+//! - [`runner`] starts real `aspen-node` processes (a ractor `LabSupervisor` with one
+//!   `NodeProcess` actor per process) and executes the steps. It records client operations with
+//!   a [`history::Recorder`] and lab events (faults, leader changes, steps) in
 //!   [`history::Events`], both on one [`history::RunClock`].
 //! - [`checker`] judges the recorded data with plain functions: linearizability per key,
 //!   durability, failover, liveness, replication and discovery, each a
@@ -21,16 +22,14 @@
 //!   `history.jsonl`, `events.jsonl`, and a self-contained `report.html` with a timeline.
 //! - [`limits`] holds every bound the lab enforces.
 //!
-//! The `aspen-lab` binary wires these together: `validate`, `list`, `check`, `report`, and
-//! `run` (which for now validates and stops, until the runner exists).
+//! The `aspen-lab` binary wires these together: `validate`, `list`, `check`, `report` and `run`.
 //!
 //! Caveats:
-//! - No process runner, HTTP driver or network faults yet; everything here works on files and
-//!   recorded data, so it is tested without a node.
+//! - No network faults yet (`network: "netns"` is refused by the runner).
 //! - The history model is a single-key register with string values (read, write, CAS); Aspen's
 //!   multi-key `SetMulti`, `Delete` and scans are not part of the workload.
-//! - The lab does not depend on the `aspen` crate: it speaks to nodes over their public
-//!   protocols, so it builds without the node's dependencies.
+//! - The runner uses the `aspen` crate's public types and clients (`ReadyLine`,
+//!   `RemoteNodeControl`); it never runs a node in-process, only `aspen-node` processes.
 
 #![warn(missing_docs)]
 
@@ -39,4 +38,5 @@ pub mod history;
 pub mod limits;
 pub mod nemesis;
 pub mod report;
+pub mod runner;
 pub mod scenario;

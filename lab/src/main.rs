@@ -8,9 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use aspen_lab::checker::Outcome;
 use aspen_lab::checker::linearizability::check_history;
 use aspen_lab::history::History;
 use aspen_lab::report::rebuild_report;
+use aspen_lab::runner::{RunOptions, default_node_bin, run_scenario};
 use aspen_lab::scenario::{Scenario, expand_paths, load_scenario, scenario_files};
 use clap::{Parser, Subcommand};
 
@@ -190,12 +192,20 @@ fn run(path: &Path, seed: Option<u64>, out: &Path, node_bin: Option<&Path>) -> E
         Ok(scenarios) => scenarios,
         Err(code) => return code,
     };
+    if scenarios.is_empty() {
+        eprintln!("aspen-lab: no scenario file found");
+        return ExitCode::from(2);
+    }
+    let node_bin = node_bin.map_or_else(default_node_bin, Path::to_path_buf);
+    let mut worst = ExitCode::SUCCESS;
     for (file, scenario) in &scenarios {
         let (seed, origin) = match (seed, scenario.seed) {
             (Some(seed), _) => (seed, "--seed"),
             (None, Some(seed)) => (seed, "scenario"),
             (None, None) => (drawn_seed(), "drawn"),
         };
+        let name =
+            file.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
         println!(
             "{}: {} nodes, {} steps, seed {seed} ({origin}), out {}",
             file.display(),
@@ -203,10 +213,27 @@ fn run(path: &Path, seed: Option<u64>, out: &Path, node_bin: Option<&Path>) -> E
             scenario.steps.len(),
             out.display()
         );
+        let options = RunOptions { seed, out: out.to_path_buf(), node_bin: node_bin.clone() };
+        let started = std::time::Instant::now();
+        match run_scenario(&name, scenario, &options) {
+            Ok(outcome) => {
+                println!(
+                    "{name}: {} (seed {seed}, {:.1} s) {}",
+                    outcome.outcome.label(),
+                    started.elapsed().as_secs_f64(),
+                    outcome.run_dir.display()
+                );
+                if outcome.outcome != Outcome::Pass {
+                    worst = ExitCode::from(1);
+                }
+            }
+            Err(error) => {
+                println!("{name}: ERROR (seed {seed}): {error:#}");
+                worst = ExitCode::from(2);
+            }
+        }
     }
-    let node_bin = node_bin.map_or("aspen-node".to_string(), |path| path.display().to_string());
-    eprintln!("aspen-lab: the process runner is not implemented yet (would start {node_bin})");
-    ExitCode::from(2)
+    worst
 }
 
 /// A seed for a run that names none; printed, so the run can be repeated.

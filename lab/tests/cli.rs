@@ -129,16 +129,20 @@ fn list_prints_each_scenario_with_its_description() {
 }
 
 #[test]
-fn run_validates_then_says_the_runner_is_not_there_yet() {
+fn run_validates_then_refuses_a_missing_node_binary() {
     let dir = tempfile::tempdir().unwrap();
     let good = write(dir.path(), "good.json", GOOD);
-    let output = aspen_lab(&["run", &good, "--seed", "9", "--out", "runs"]);
+    let missing = dir.path().join("no-such-aspen-node").display().to_string();
+    let out = dir.path().join("runs").display().to_string();
+    let output = aspen_lab(&["run", &good, "--seed", "9", "--out", &out, "--node-bin", &missing]);
     assert_eq!(output.status.code(), Some(2));
-    assert_eq!(
-        text(&output.stdout),
-        format!("{good}: 3 nodes, 3 steps, seed 9 (--seed), out runs\n")
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.starts_with(&format!("{good}: 3 nodes, 3 steps, seed 9 (--seed), out {out}\n")),
+        "{stdout}"
     );
-    assert!(text(&output.stderr).contains("the process runner is not implemented yet"));
+    assert!(stdout.contains("good.json: ERROR (seed 9)"), "{stdout}");
+    assert!(stdout.contains("build the workspace first"), "{stdout}");
 
     let bad = write(dir.path(), "bad.json", BAD_NODE);
     let output = aspen_lab(&["run", &bad]);

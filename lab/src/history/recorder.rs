@@ -127,6 +127,11 @@ impl<C: Clock> Recorder<C> {
             .collect()
     }
 
+    /// A copy of the history so far, for checks in the middle of a run.
+    pub fn history(&self) -> History {
+        History::from_recorded(self.ops.clone())
+    }
+
     /// The history so far. Operations still in flight count as `info` for the checkers.
     pub fn into_history(self) -> History {
         History::from_recorded(self.ops)

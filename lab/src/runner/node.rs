@@ -1,0 +1,313 @@
+//! The actors of a run: a `LabSupervisor` with one `NodeProcess` actor per `aspen-node` OS
+//! process.
+//!
+//! A NodeProcess starts its process, waits for the ready line with a deadline, appends the
+//! process's stdout and stderr to `node-N.log`, sends signals, and restarts the process on the
+//! same data directory and ports. A monitor task owns the `Child` (with `kill_on_drop`), so a
+//! process never outlives the run, also on an error or a panic; an exit the lab did not ask for
+//! is recorded as a `node_exit` event.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aspen::cli::node::ReadyLine;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+
+use crate::history::{Clock, Event, EventKind, Events, RunClock};
+use crate::scenario::NodeIndex;
+
+/// How long a node may take from spawn to its ready line.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a node may take to exit after SIGKILL or SIGTERM.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Every node process this program started and has not seen exit.
+static LIVE_PIDS: Mutex<std::collections::BTreeSet<i32>> =
+    Mutex::new(std::collections::BTreeSet::new());
+
+/// Kills every node process still alive when dropped: the guard of a run, so that no process
+/// outlives it, also on an error, a panic or Ctrl-C.
+pub struct ProcessGuard;
+
+impl Drop for ProcessGuard {
+    fn drop(&mut self) {
+        let pids = std::mem::take(&mut *LIVE_PIDS.lock().unwrap_or_else(|e| e.into_inner()));
+        for pid in pids {
+            // SAFETY: kill(2) on a pid this program spawned; the monitor removes a pid from the
+            // set before it reaps it, so the pid was not reused.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Everything needed to start (and restart) one node.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// The node's index in the scenario.
+    pub index: NodeIndex,
+    /// The `aspen-node` binary.
+    pub bin: PathBuf,
+    /// Its flags.
+    pub args: Vec<String>,
+    /// Where stdout and stderr are appended.
+    pub log_path: PathBuf,
+    /// The run's clock and events, for `node_start` / `node_exit`.
+    pub clock: RunClock,
+    /// The run's events.
+    pub events: Arc<Mutex<Events>>,
+}
+
+/// Messages of a NodeProcess actor.
+pub enum NodeMsg {
+    /// Start the process (if not running) with these flags and wait for its ready line.
+    Start(Vec<String>, RpcReplyPort<Result<ReadyLine, String>>),
+    /// Send a signal; for SIGKILL and SIGTERM also wait for the exit (SIGKILL after the
+    /// timeout).
+    Signal(i32, RpcReplyPort<Result<(), String>>),
+}
+
+impl ractor::Message for NodeMsg {}
+impl ractor::Message for SupervisorMsg {}
+
+/// The process of one node, while it runs.
+struct Running {
+    pid: i32,
+    expected_exit: Arc<std::sync::atomic::AtomicBool>,
+    exited: watch::Receiver<bool>,
+}
+
+/// The actor owning one node's process.
+pub struct NodeProcess;
+
+/// Its state.
+pub struct NodeState {
+    spec: NodeSpec,
+    running: Option<Running>,
+}
+
+fn push_event(spec: &NodeSpec, kind: EventKind, detail: String) {
+    let event = Event { time_ns: spec.clock.now_ns(), kind, node: Some(spec.index), detail };
+    if let Ok(mut events) = spec.events.lock() {
+        events.push(event);
+    }
+}
+
+impl NodeState {
+    async fn start(&mut self) -> Result<ReadyLine, String> {
+        if let Some(running) = &self.running
+            && !*running.exited.borrow()
+        {
+            return Err(format!("node {} is already running", self.spec.index));
+        }
+        let spec = &self.spec;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spec.log_path)
+            .map_err(|e| format!("{}: {e}", spec.log_path.display()))?;
+        let mut child = tokio::process::Command::new(&spec.bin)
+            .args(&spec.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", spec.bin.display()))?;
+        let pid = child.id().map(|id| id as i32).ok_or("the process has no pid")?;
+        LIVE_PIDS.lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<String>(1);
+        // Keep reading stdout for the process's whole life (so it never writes to a closed
+        // pipe), appending it to the log; the first ready line goes to the waiter.
+        let log_path = spec.log_path.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            let mut log = tokio::fs::OpenOptions::new().append(true).open(&log_path).await.ok();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(log) = log.as_mut() {
+                    let _ = log.write_all(format!("[stdout] {line}\n").as_bytes()).await;
+                }
+                if line.starts_with(aspen::cli::node::READY_PREFIX) {
+                    let _ = ready_tx.try_send(line);
+                }
+            }
+        });
+        let expected_exit = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (exited_tx, exited) = watch::channel(false);
+        let monitor_spec = spec.clone();
+        let expected = expected_exit.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            LIVE_PIDS.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
+            if !expected.load(std::sync::atomic::Ordering::SeqCst) {
+                let detail = format!("unexpected exit: {status:?}");
+                eprintln!("aspen-lab: node {}: {detail}", monitor_spec.index);
+                push_event(&monitor_spec, EventKind::NodeExit, detail);
+            }
+            let _ = exited_tx.send(true);
+        });
+        self.running = Some(Running { pid, expected_exit, exited: exited.clone() });
+        let mut exited = exited;
+        let line = tokio::select! {
+            line = tokio::time::timeout(READY_TIMEOUT, ready_rx.recv()) => line,
+            _ = exited.wait_for(|done| *done) => Ok(None),
+        };
+        match line {
+            Ok(Some(line)) => {
+                let ready: ReadyLine = line.parse()?;
+                push_event(
+                    spec,
+                    EventKind::NodeStart,
+                    format!("pid {pid} http {}", ready.http_addr),
+                );
+                Ok(ready)
+            }
+            Ok(None) => Err(format!(
+                "node {} exited before its ready line; see {}",
+                spec.index,
+                spec.log_path.display()
+            )),
+            Err(_) => {
+                let spec = self.spec.clone();
+                self.signal(libc::SIGKILL).await?;
+                Err(format!(
+                    "node {} printed no ready line within {READY_TIMEOUT:?}; see {}",
+                    spec.index,
+                    spec.log_path.display()
+                ))
+            }
+        }
+    }
+
+    async fn signal(&mut self, signal: i32) -> Result<(), String> {
+        let Some(running) = &mut self.running else {
+            return Err(format!("node {} is not running", self.spec.index));
+        };
+        if *running.exited.borrow() {
+            return Err(format!("node {} is not running", self.spec.index));
+        }
+        let stops = signal == libc::SIGKILL || signal == libc::SIGTERM;
+        if stops {
+            running.expected_exit.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        // SAFETY: kill(2) on a pid this actor spawned and whose monitor has not reaped it.
+        let result = unsafe { libc::kill(running.pid, signal) };
+        if result != 0 {
+            return Err(format!("kill({}, {signal}) failed", running.pid));
+        }
+        if !stops {
+            return Ok(());
+        }
+        if signal == libc::SIGTERM {
+            // A stopped process cannot handle SIGTERM.
+            // SAFETY: as above.
+            unsafe { libc::kill(running.pid, libc::SIGCONT) };
+        }
+        let waited =
+            tokio::time::timeout(EXIT_TIMEOUT, running.exited.wait_for(|d| *d)).await.is_err();
+        if waited {
+            // SAFETY: as above.
+            unsafe { libc::kill(running.pid, libc::SIGKILL) };
+            let _ = tokio::time::timeout(EXIT_TIMEOUT, running.exited.wait_for(|d| *d)).await;
+        }
+        Ok(())
+    }
+}
+
+impl Actor for NodeProcess {
+    type Msg = NodeMsg;
+    type State = NodeState;
+    type Arguments = NodeSpec;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<NodeMsg>,
+        spec: NodeSpec,
+    ) -> Result<NodeState, ActorProcessingErr> {
+        Ok(NodeState { spec, running: None })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<NodeMsg>,
+        message: NodeMsg,
+        state: &mut NodeState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            NodeMsg::Start(args, reply) => {
+                state.spec.args = args;
+                let _ = reply.send(state.start().await);
+            }
+            NodeMsg::Signal(signal, reply) => {
+                let _ = reply.send(state.signal(signal).await);
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<NodeMsg>,
+        state: &mut NodeState,
+    ) -> Result<(), ActorProcessingErr> {
+        if state.running.as_ref().is_some_and(|r| !*r.exited.borrow()) {
+            let _ = state.signal(libc::SIGKILL).await;
+        }
+        Ok(())
+    }
+}
+
+/// Messages of the LabSupervisor.
+pub enum SupervisorMsg {
+    /// Spawn a NodeProcess actor, linked to the supervisor.
+    SpawnNode(NodeSpec, RpcReplyPort<Result<ActorRef<NodeMsg>, String>>),
+}
+
+/// The root of a run's actors: it owns the NodeProcess actors, and stopping it stops them,
+/// which kills their processes.
+pub struct LabSupervisor;
+
+impl Actor for LabSupervisor {
+    type Msg = SupervisorMsg;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        _: (),
+    ) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        message: SupervisorMsg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMsg::SpawnNode(spec, reply) => {
+                let spawned = Actor::spawn_linked(None, NodeProcess, spec, myself.get_cell()).await;
+                let _ = reply.send(spawned.map(|(actor, _)| actor).map_err(|e| e.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(actor, error) = event {
+            eprintln!("aspen-lab: node actor {:?} failed: {error}", actor.get_id());
+        }
+        Ok(())
+    }
+}

@@ -220,9 +220,10 @@ fn access_policy(peers: PeerBook, shared: SharedRaft) -> AccessPolicy {
         let Some(raft) = shared.get() else {
             return false;
         };
-        let metrics = raft.metrics().borrow_watched().clone();
-        let membership = metrics.membership_config.membership();
-        membership.nodes().any(|(_, info)| {
+        // The server asks on every request: take only the membership (an Arc), not a copy of
+        // all the metrics, and do not hold the watch while looking.
+        let membership_config = raft.metrics().borrow_watched().membership_config.clone();
+        membership_config.membership().nodes().any(|(_, info)| {
             info.endpoint_addr.as_ref().is_some_and(|addr| addr.id == *endpoint_id)
         })
     })

@@ -9,8 +9,9 @@
 //! topic and a few members' endpoint addresses into one string for a joining node.
 //!
 //! Caveats:
-//! - Gossip announcements, mDNS and DNS/pkarr are not wired yet: the configuration
-//!   fields exist (`IrohConfig`), but a node only learns peers manually or from the membership.
+//! - Gossip, mDNS and DNS/pkarr are not wired yet: the configuration fields exist
+//!   (`IrohConfig`) and signed [`Announcement`]s are ready for gossip, but a node learns peers
+//!   only from the operator, a ticket's bootstrap peers, or the Raft membership.
 
 mod actor;
 mod announcement;

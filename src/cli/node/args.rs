@@ -29,7 +29,10 @@ pub const PEERS_ENV: &str = "ASPEN_PEERS";
 file, then the defaults.\nOn start the node prints one line to stdout: `aspen-node ready \
 node_id=.. http=.. endpoint_id=.. ractor_port=.. endpoint_addr=..`; logs go to stderr \
 (RUST_LOG, default info).\nExit codes: 0 stopped cleanly after SIGTERM/SIGINT, 1 the node \
-failed or stopped on its own, 2 bad flag, variable or config file (nothing was started)."
+failed or stopped on its own, 2 bad flag, variable or config file (nothing was started).\n\
+Not implemented yet: gossip, mDNS, DNS discovery and pkarr. Their flags are accepted and \
+checked, and the node says at startup that it does not run them; peers come from --peers, \
+--ticket, POST /add-peer and the Raft membership."
 )]
 pub struct NodeArgs {
     /// TOML file with the ClusterBootstrapConfig fields and an [iroh] table (default: none).
@@ -79,8 +82,8 @@ pub struct NodeArgs {
     /// Turn off gossip announcements (default: gossip on).
     #[arg(long, env = "ASPEN_DISABLE_GOSSIP", value_parser = BoolishValueParser::new())]
     pub disable_gossip: bool,
-    /// Cluster ticket (aspen...) from GET /cluster-ticket: joins its gossip topic and adds its
-    /// bootstrap peers (default: none).
+    /// Cluster ticket (aspen...) from GET /cluster-ticket: adds its bootstrap peers; its cookie
+    /// hash must match --cookie (default: none).
     #[arg(long, env = "ASPEN_TICKET", value_name = "TICKET")]
     pub ticket: Option<String>,
     /// Turn off mDNS discovery on the LAN (default: mDNS on).

@@ -86,6 +86,13 @@ pub fn is_initialized(metrics: &RaftMetrics) -> bool {
     metrics.membership_config.membership().nodes().next().is_some()
 }
 
+/// True while this node has never been part of a cluster: no membership, no log, no vote. A
+/// node that has heard from a leader (a term, a log entry) but not yet recorded the membership
+/// is joining, not uninitialized: its clients should wait for the leader instead.
+pub fn never_joined(metrics: &RaftMetrics) -> bool {
+    !is_initialized(metrics) && metrics.current_term == 0 && metrics.last_log_index.is_none()
+}
+
 /// Initializes the cluster with `request.initial_members`.
 pub async fn init(
     raft: &AspenRaft,

@@ -39,7 +39,7 @@ fn timed_out(what: &str) -> KeyValueStoreError {
 fn not_initialized_or(raft: &AspenRaft, error: KeyValueStoreError) -> KeyValueStoreError {
     match error {
         KeyValueStoreError::NotLeader { leader: None, .. }
-            if !super::control::is_initialized(&raft.metrics().borrow_watched()) =>
+            if super::control::never_joined(&raft.metrics().borrow_watched()) =>
         {
             KeyValueStoreError::NotInitialized
         }

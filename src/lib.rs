@@ -31,7 +31,7 @@ pub mod storage;
 pub use api::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterController, ClusterNode, ClusterState,
     ControlPlaneError, InitRequest, KeyValueStore, KeyValueStoreError, ReadRequest, ReadResult,
-    ScanRequest, ScanResult, WriteCommand, WriteRequest, WriteResult,
+    RemoveNodeRequest, ScanRequest, ScanResult, WriteCommand, WriteRequest, WriteResult,
 };
 pub use cluster::{
     BootstrapHandle, ClusterBootstrapConfig, ControlBackend, IrohConfig, IrohEndpointManager,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use aspen::api::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterController, ClusterNode, ControlPlaneError,
-    InitRequest, KeyValueStore, KeyValueStoreError, ReadRequest, ScanRequest, WriteCommand,
-    WriteRequest,
+    InitRequest, KeyValueStore, KeyValueStoreError, ReadRequest, RemoveNodeRequest, ScanRequest,
+    WriteCommand, WriteRequest,
 };
 use aspen::limits::{KEY_BYTES_MAX, SCAN_LIMIT_MAX, SET_MULTI_PAIRS_MAX, VALUE_BYTES_MAX};
 use aspen::{ControlBackend, KvClient, RaftControlClient, bootstrap_node};
@@ -106,6 +106,16 @@ async fn a_single_node_answers_every_bad_request_and_keeps_serving() {
         matches!(&unknown, Err(ControlPlaneError::InvalidRequest { reason }) if reason.contains("77")),
         "{unknown:?}"
     );
+    let unknown = cluster.remove_node(RemoveNodeRequest { node_id: 77 }).await;
+    assert!(
+        matches!(&unknown, Err(ControlPlaneError::InvalidRequest { reason }) if reason.contains("77")),
+        "{unknown:?}"
+    );
+    let last = cluster.remove_node(RemoveNodeRequest { node_id: 51 }).await;
+    assert!(
+        matches!(&last, Err(ControlPlaneError::InvalidRequest { reason }) if reason.contains("last voter")),
+        "{last:?}"
+    );
     let no_address = cluster.add_learner(AddLearnerRequest { learner }).await;
     assert!(
         matches!(&no_address, Err(ControlPlaneError::InvalidRequest { reason }) if reason.contains("no endpoint")),
@@ -191,5 +201,13 @@ async fn the_deterministic_backend_serves_the_same_api_from_memory() {
     kv.write(set("k", "v")).await.unwrap();
     assert_eq!(kv.read(ReadRequest::new("k")).await.unwrap().value, "v");
     assert_eq!(cluster.current_state().await.unwrap().members, vec![71]);
+    let learner = ClusterNode::new(72, "mem", None);
+    cluster.add_learner(AddLearnerRequest { learner }).await.unwrap();
+    let removed = cluster.remove_node(RemoveNodeRequest { node_id: 72 }).await.unwrap();
+    assert_eq!((removed.members, removed.learners), (vec![71], vec![]));
+    assert!(matches!(
+        cluster.remove_node(RemoveNodeRequest { node_id: 71 }).await,
+        Err(ControlPlaneError::InvalidRequest { .. })
+    ));
     node.shutdown().await.unwrap();
 }

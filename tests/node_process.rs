@@ -112,6 +112,87 @@ fn killed_leader_fails_over_and_rejoins_with_every_acknowledged_write() {
     }
 }
 
+#[test]
+fn a_removed_node_wiped_and_rejoined_under_its_id_catches_up() {
+    let root = tempfile::tempdir().unwrap();
+    let specs: Vec<NodeSpec> = (1..=3).map(|id| NodeSpec::new(id, 0x33, root.path())).collect();
+    let mut nodes: Vec<NodeProcess> = specs
+        .iter()
+        .map(|spec| {
+            let log = root.path().join(format!("node-{}.log", spec.node_id));
+            NodeProcess::start(spec.args_with_stored_key(), &log)
+        })
+        .collect();
+    exchange_peers(&nodes);
+    form_cluster(&nodes);
+    let mut acknowledged = BTreeMap::new();
+    for i in 0..10 {
+        put_acknowledged(&nodes[0], &format!("before/{i:02}"), &i.to_string(), &mut acknowledged);
+    }
+
+    // Remove a follower completely, as `etcdctl member remove` would: it is not kept as a
+    // learner, so the leader forgets how far its log went.
+    let leader_id = wait_for("a leader", CATCH_UP_BOUND, || nodes[0].leader());
+    let leader = nodes.iter().position(|n| n.ready.node_id == leader_id).unwrap();
+    let wiped = (0..3).find(|i| *i != leader).unwrap();
+    let wiped_id = nodes[wiped].ready.node_id.to_string();
+    let removed = aspen(&nodes[leader].url(), &["--json", "cluster", "remove-node", &wiped_id]);
+    let removed: ClusterState = serde_json::from_value(removed.expect_code(0).json()).unwrap();
+    assert_eq!(removed.members.len(), 2, "{removed:?}");
+    assert!(removed.learners.is_empty() && removed.nodes.len() == 2, "{removed:?}");
+
+    // Wipe its data dir: it comes back with the same node id, a new key and an empty log.
+    nodes[wiped].kill9();
+    std::fs::remove_dir_all(&specs[wiped].data_dir).unwrap();
+    for i in 0..10 {
+        put_acknowledged(
+            &nodes[leader],
+            &format!("while/{i:02}"),
+            &i.to_string(),
+            &mut acknowledged,
+        );
+    }
+    let log = nodes[wiped].log_path.clone();
+    nodes[wiped] = NodeProcess::start(nodes[wiped].args.clone(), &log);
+    // Like any new node, it accepts Raft RPC only from peers it was told about.
+    for other in nodes.iter().filter(|n| n.ready.node_id != nodes[wiped].ready.node_id) {
+        let id = other.ready.node_id.to_string();
+        let endpoint = aspen::discovery::endpoint_to_string(&other.ready.endpoint_addr);
+        aspen(&nodes[wiped].url(), &["node", "add-peer", &id, &endpoint]).expect_code(0);
+    }
+    let endpoint = aspen::discovery::endpoint_to_string(&nodes[wiped].ready.endpoint_addr);
+    let addr = nodes[wiped].ready.http_addr.to_string();
+    let leader_url = nodes[leader].url();
+    aspen(
+        &leader_url,
+        &["cluster", "add-learner", &wiped_id, "--addr", &addr, "--raft-addr", &endpoint],
+    )
+    .expect_code(0);
+    aspen(&leader_url, &["cluster", "change-membership", "1", "2", "3"]).expect_code(0);
+    for i in 0..10 {
+        put_acknowledged(
+            &nodes[wiped],
+            &format!("after/{i:02}"),
+            &i.to_string(),
+            &mut acknowledged,
+        );
+    }
+
+    // Every node, the rejoined one included, has every acknowledged write, and all are alive.
+    let last_index = acknowledged.values().map(|(_, index)| *index).max().unwrap();
+    for node in &nodes {
+        wait_for("every node to apply the last write", CATCH_UP_BOUND, || {
+            (node.applied_index()? >= last_index).then_some(())
+        });
+        let scan = aspen(&node.url(), &["--json", "kv", "scan", "--limit", "1000"]);
+        let scan: ScanResult = serde_json::from_value(scan.expect_code(0).json()).unwrap();
+        let found: BTreeMap<String, String> = scan.entries.into_iter().collect();
+        for (key, (value, _)) in &acknowledged {
+            assert_eq!(found.get(key), Some(value), "node {} lost {key}", node.ready.node_id);
+        }
+    }
+}
+
 /// Writes `key` through `node`, retrying while leadership settles, and records it with its log
 /// index once the node acknowledges it.
 fn put_acknowledged(

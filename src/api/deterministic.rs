@@ -12,7 +12,7 @@ use super::apply::{WriteOutcome, apply_command};
 use super::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterController, ClusterNode, ClusterState,
     ControlPlaneError, InitRequest, KeyValueStore, KeyValueStoreError, NodeId, ReadRequest,
-    ReadResult, ScanRequest, ScanResult, WriteRequest, WriteResult, validate,
+    ReadResult, RemoveNodeRequest, ScanRequest, ScanResult, WriteRequest, WriteResult, validate,
 };
 
 /// A cluster held in memory; clones share the same state.
@@ -110,6 +110,27 @@ impl ClusterController for DeterministicCluster {
         }
         inner.log_index += 1;
         inner.members = request.members.into_iter().collect();
+        Ok(inner.state())
+    }
+
+    async fn remove_node(
+        &self,
+        request: RemoveNodeRequest,
+    ) -> Result<ClusterState, ControlPlaneError> {
+        let mut inner = self.lock();
+        if !inner.initialized {
+            return Err(ControlPlaneError::NotInitialized);
+        }
+        let id = request.node_id;
+        if !inner.nodes.contains_key(&id) {
+            return Err(invalid(format!("node {id} is neither a member nor a learner")));
+        }
+        if inner.members.len() == 1 && inner.members.contains(&id) {
+            return Err(invalid(format!("node {id} is the last voter and cannot be removed")));
+        }
+        inner.log_index += 1;
+        inner.members.remove(&id);
+        inner.nodes.remove(&id);
         Ok(inner.state())
     }
 

@@ -32,5 +32,6 @@ pub use error::{ControlPlaneError, KeyValueStoreError};
 pub use traits::{ClusterController, KeyValueStore};
 pub use types::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterNode, ClusterState, InitRequest, NodeId,
-    ReadRequest, ReadResult, ScanRequest, ScanResult, WriteCommand, WriteRequest, WriteResult,
+    ReadRequest, ReadResult, RemoveNodeRequest, ScanRequest, ScanResult, WriteCommand,
+    WriteRequest, WriteResult,
 };

@@ -2,8 +2,8 @@
 
 use super::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterState, ControlPlaneError, InitRequest,
-    KeyValueStoreError, ReadRequest, ReadResult, ScanRequest, ScanResult, WriteRequest,
-    WriteResult,
+    KeyValueStoreError, ReadRequest, ReadResult, RemoveNodeRequest, ScanRequest, ScanResult,
+    WriteRequest, WriteResult,
 };
 
 /// Control plane for cluster membership.
@@ -24,6 +24,13 @@ pub trait ClusterController: Send + Sync {
     async fn change_membership(
         &self,
         request: ChangeMembershipRequest,
+    ) -> Result<ClusterState, ControlPlaneError>;
+
+    /// Remove a voter or learner from the membership entirely (it is not kept as a learner).
+    /// Fails with `InvalidRequest` for an unknown node or the last voter.
+    async fn remove_node(
+        &self,
+        request: RemoveNodeRequest,
     ) -> Result<ClusterState, ControlPlaneError>;
 
     /// The membership as this node has applied it.

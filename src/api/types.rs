@@ -48,6 +48,15 @@ pub struct ChangeMembershipRequest {
     pub members: Vec<NodeId>,
 }
 
+/// Remove a node from the cluster completely, as etcd's `member remove` does: a voter leaves the
+/// voter set and is not kept as a learner. The node may later join again, even under the same
+/// id with an empty data directory, by being added as a learner anew.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveNodeRequest {
+    /// The node to remove.
+    pub node_id: NodeId,
+}
+
 /// The cluster's membership as replicated through Raft: every node reports the same state once
 /// it has applied the same log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

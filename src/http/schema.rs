@@ -42,6 +42,13 @@ pub struct ChangeMembershipRequest {
     members: Vec<u64>,
 }
 
+/// Remove a node from the membership entirely; a voter is not kept as a learner.
+#[derive(ToSchema)]
+pub struct RemoveNodeRequest {
+    /// The node to remove.
+    node_id: u64,
+}
+
 /// The cluster's membership as replicated through Raft.
 #[derive(ToSchema)]
 pub struct ClusterState {
@@ -213,6 +220,10 @@ mod tests {
         assert_mirrors::<super::ChangeMembershipRequest>(
             api::ChangeMembershipRequest { members: vec![1] },
             "ChangeMembershipRequest",
+        );
+        assert_mirrors::<super::RemoveNodeRequest>(
+            api::RemoveNodeRequest { node_id: 2 },
+            "RemoveNodeRequest",
         );
         assert_mirrors::<super::ClusterState>(api::ClusterState::default(), "ClusterState");
         assert_mirrors::<super::WriteRequest>(

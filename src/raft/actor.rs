@@ -19,6 +19,7 @@ use super::network::IrpcRaftNetworkFactory;
 use super::{AspenRaft, RaftMetrics, SharedRaft};
 use crate::api::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterState, ControlPlaneError, InitRequest,
+    RemoveNodeRequest,
 };
 use crate::limits::SHUTDOWN_TIMEOUT_MS_MAX;
 use crate::storage::RedbStore;
@@ -35,6 +36,8 @@ pub enum RaftActorMessage {
     AddLearner(AddLearnerRequest, ControlReply),
     /// Replace the voter set.
     ChangeMembership(ChangeMembershipRequest, ControlReply),
+    /// Remove a node from the membership entirely.
+    RemoveNode(RemoveNodeRequest, ControlReply),
     /// The membership as this node has it.
     CurrentState(ControlReply),
     /// The current Raft metrics.
@@ -136,6 +139,12 @@ impl Actor for RaftActor {
             RaftActorMessage::AddLearner(request, reply) => on_add_learner(state, request, reply),
             RaftActorMessage::ChangeMembership(request, reply) => {
                 on_change_membership(state, request, reply)
+            }
+            RaftActorMessage::RemoveNode(request, reply) => {
+                let raft = state.raft.clone();
+                tokio::spawn(async move {
+                    let _ = reply.send(control::remove_node(&raft, request).await);
+                });
             }
             RaftActorMessage::CurrentState(reply) => {
                 let _ = reply.send(control::current_state(&state.raft));

@@ -23,7 +23,7 @@ use super::{AspenRaft, RaftMetrics, SharedRaft};
 use crate::api::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterController, ClusterState, ControlPlaneError,
     DeterministicCluster, InitRequest, KeyValueStore, KeyValueStoreError, NodeId, ReadRequest,
-    ReadResult, ScanRequest, ScanResult, WriteRequest, WriteResult,
+    ReadResult, RemoveNodeRequest, ScanRequest, ScanResult, WriteRequest, WriteResult,
 };
 use crate::limits::{
     ACTOR_CALL_TIMEOUT_MS_MAX, CLIENT_REQUEST_TIMEOUT_MS_MAX, CLIENT_RETRIES_MAX,
@@ -181,6 +181,17 @@ impl ClusterController for RaftControlClient {
         }
         let timeout = CONTROL_REQUEST_TIMEOUT_MS_MAX + ACTOR_CALL_TIMEOUT_MS_MAX;
         self.call(|reply| RaftActorMessage::ChangeMembership(request, reply), timeout).await
+    }
+
+    async fn remove_node(
+        &self,
+        request: RemoveNodeRequest,
+    ) -> Result<ClusterState, ControlPlaneError> {
+        if let Backend::Deterministic(cluster) = &self.handle.backend {
+            return cluster.remove_node(request).await;
+        }
+        let timeout = CONTROL_REQUEST_TIMEOUT_MS_MAX + ACTOR_CALL_TIMEOUT_MS_MAX;
+        self.call(|reply| RaftActorMessage::RemoveNode(request, reply), timeout).await
     }
 
     async fn current_state(&self) -> Result<ClusterState, ControlPlaneError> {

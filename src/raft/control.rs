@@ -10,13 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use iroh::EndpointAddr;
+use openraft::ChangeMembers;
 use openraft::error::{InitializeError, RaftError};
 
 use super::errors::control_error;
 use super::{AspenRaft, RaftMemberInfo, RaftMetrics};
 use crate::api::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterNode, ClusterState, ControlPlaneError,
-    InitRequest, NodeId, validate,
+    InitRequest, NodeId, RemoveNodeRequest, validate,
 };
 use crate::discovery::{PeerBook, endpoint_to_string, parse_endpoint};
 use crate::limits::CONTROL_REQUEST_TIMEOUT_MS_MAX;
@@ -146,13 +147,31 @@ pub async fn add_learner(
         return Err(invalid(format!("node {} is already a voter", request.learner.id)));
     }
     let info = resolver.member_info(&request.learner)?;
-    let result =
-        tokio::time::timeout(timeout(), raft.add_learner(request.learner.id, info, true)).await;
-    match result {
-        Err(_) => Err(timed_out("add_learner")),
-        Ok(Err(error)) => Err(control_error(error, initialized)),
-        Ok(Ok(_)) => current_state(raft),
+    let id = request.learner.id;
+    // openraft's own wait ends once the learner lags by less than `replication_lag_threshold`
+    // entries, which a small log always does, even when the learner is unreachable. Wait
+    // instead until the learner has acknowledged the entry that added it.
+    let deadline = tokio::time::Instant::now() + timeout();
+    let added = match tokio::time::timeout(timeout(), raft.add_learner(id, info, false)).await {
+        Err(_) => return Err(timed_out("add_learner")),
+        Ok(Err(error)) => return Err(control_error(error, initialized)),
+        Ok(Ok(added)) => added.log_id,
+    };
+    let wait = raft.wait(Some(deadline.saturating_duration_since(tokio::time::Instant::now())));
+    let caught_up = |metrics: &RaftMetrics| {
+        let matched = metrics.replication.as_ref().and_then(|r| r.get(&id).cloned().flatten());
+        metrics.replication.is_none() || matched.is_some_and(|m| m >= added)
+    };
+    if wait.metrics(caught_up, "learner caught up").await.is_err() {
+        return Err(ControlPlaneError::Failed {
+            reason: format!(
+                "node {id} was added as a learner but has not caught up within \
+                 {CONTROL_REQUEST_TIMEOUT_MS_MAX} ms: check that it runs, that this node can \
+                 reach its endpoint, and that it knows the cluster (--peers or --ticket)"
+            ),
+        });
     }
+    current_state(raft)
 }
 
 /// Replaces the voter set; removed voters stay as learners.
@@ -176,6 +195,41 @@ pub async fn change_membership(
     let result = tokio::time::timeout(timeout(), raft.change_membership(voters, true)).await;
     match result {
         Err(_) => Err(timed_out("change_membership")),
+        Ok(Err(error)) => Err(control_error(error, initialized)),
+        Ok(Ok(_)) => current_state(raft),
+    }
+}
+
+/// Removes `request.node_id` from the membership entirely: a voter is dropped from the voter set
+/// without being kept as a learner, a learner is dropped from the nodes. Once removed, the
+/// leader stops replicating to it, so the node may come back later (even under the same id
+/// with an empty log) by being added as a learner again.
+pub async fn remove_node(
+    raft: &AspenRaft,
+    request: RemoveNodeRequest,
+) -> Result<ClusterState, ControlPlaneError> {
+    let metrics = raft.metrics().borrow_watched().clone();
+    let initialized = is_initialized(&metrics);
+    if !initialized {
+        return Err(ControlPlaneError::NotInitialized);
+    }
+    let id = request.node_id;
+    let membership = metrics.membership_config.membership();
+    if membership.get_node(&id).is_none() {
+        return Err(invalid(format!("node {id} is neither a member nor a learner")));
+    }
+    let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+    let change = if voters.contains(&id) {
+        if voters.len() == 1 {
+            return Err(invalid(format!("node {id} is the last voter and cannot be removed")));
+        }
+        ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+    } else {
+        ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+    };
+    let result = tokio::time::timeout(timeout(), raft.change_membership(change, false)).await;
+    match result {
+        Err(_) => Err(timed_out("remove_node")),
         Ok(Err(error)) => Err(control_error(error, initialized)),
         Ok(Ok(_)) => current_state(raft),
     }

@@ -130,6 +130,12 @@ pub enum ClusterCommand {
         #[arg(required = true, value_name = "ID")]
         members: Vec<NodeId>,
     },
+    /// Remove node ID from the cluster entirely (like `etcdctl member remove`); a voter is not
+    /// kept as a learner. Add it again as a learner to bring it back.
+    RemoveNode {
+        /// The node to remove.
+        id: NodeId,
+    },
     /// Show the members, the learners, their addresses and the leader.
     Status,
     /// Print a ticket that other nodes join with (`aspen-node --ticket`).

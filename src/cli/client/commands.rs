@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use crate::api::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterNode, ClusterState, InitRequest, NodeId,
-    ReadRequest, ReadResult, ScanRequest, ScanResult, WriteCommand, WriteRequest, WriteResult,
+    ReadRequest, ReadResult, RemoveNodeRequest, ScanRequest, ScanResult, WriteCommand,
+    WriteRequest, WriteResult,
 };
 use crate::discovery::parse_endpoint;
 
@@ -107,6 +108,9 @@ fn execute_cluster(client: &NodeClient, command: &ClusterCommand) -> Result<Outc
             "/change-membership",
             &ChangeMembershipRequest { members: members.clone() },
         )?,
+        ClusterCommand::RemoveNode { id } => {
+            client.post_json("/remove-node", &RemoveNodeRequest { node_id: *id })?
+        }
         ClusterCommand::Status => client.get_json("/cluster/state")?,
         ClusterCommand::Ticket => {
             let answer = client.get_json("/cluster-ticket")?;

@@ -5,6 +5,7 @@ use axum::extract::State;
 
 use crate::api::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterController, ClusterState, InitRequest,
+    RemoveNodeRequest,
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::JsonBody;
@@ -77,4 +78,24 @@ pub async fn change_membership(
 ) -> Result<Json<ClusterState>, ApiError> {
     state.ensure_running()?;
     Ok(Json(state.control().change_membership(request).await?))
+}
+
+/// Remove a node from the membership entirely (a voter is not kept as a learner).
+#[utoipa::path(post, path = "/remove-node", tag = "cluster",
+    request_body = schema::RemoveNodeRequest,
+    responses(
+        (status = 200, description = "The new membership", body = schema::ClusterState),
+        (status = 400, description = "Bad request (an unknown node, or the last voter)",
+            body = ErrorBody),
+        (status = 412, description = "The cluster is not initialized", body = ErrorBody),
+        (status = 503, description = "Not the leader, or the node cannot answer now",
+            body = ErrorBody),
+    )
+)]
+pub async fn remove_node(
+    State(state): State<HttpState>,
+    JsonBody(request): JsonBody<RemoveNodeRequest>,
+) -> Result<Json<ClusterState>, ApiError> {
+    state.ensure_running()?;
+    Ok(Json(state.control().remove_node(request).await?))
 }

@@ -57,14 +57,19 @@ impl IrpcRaftNetworkFactory {
         self.connections.len()
     }
 
-    /// Where `node_id` is reached: the peer book first (manual and discovered peers are the
-    /// freshest), else the address recorded in the Raft membership.
+    /// Where `node_id` is reached. The Raft membership decides *who* the node is (its endpoint
+    /// id, agreed through consensus); the peer book may know fresher *addresses* for it (a
+    /// restart on another port, discovery). So: the peer book's entry when its endpoint id is
+    /// the membership's (with the addresses of both), the membership's when the ids differ (the
+    /// node was removed and rejoined with a new key, and the book still holds the old one), and
+    /// whichever exists when only one does.
     pub(crate) fn resolve(
         &self,
         node_id: NodeId,
         node: Option<&RaftMemberInfo>,
     ) -> Option<EndpointAddr> {
-        self.peers.get(node_id).or_else(|| node.and_then(|node| node.endpoint_addr.clone()))
+        let member = node.and_then(|node| node.endpoint_addr.clone());
+        pick_address(self.peers.get(node_id), member)
     }
 
     pub(crate) fn connections(&self) -> &Connections {
@@ -144,10 +149,50 @@ impl IrpcRaftNetworkFactory {
     }
 }
 
+/// The rule of [`IrpcRaftNetworkFactory::resolve`] over the peer book's and the membership's
+/// entries for one node.
+fn pick_address(book: Option<EndpointAddr>, member: Option<EndpointAddr>) -> Option<EndpointAddr> {
+    match (book, member) {
+        (Some(mut book), Some(member)) if book.id == member.id => {
+            book.addrs.extend(member.addrs);
+            Some(book)
+        }
+        (Some(_stale), Some(member)) => Some(member),
+        (book, member) => book.or(member),
+    }
+}
+
 impl RaftNetworkFactory<AspenTypeConfig> for IrpcRaftNetworkFactory {
     type Network = IrpcRaftNetwork;
 
     async fn new_client(&mut self, target: NodeId, node: &RaftMemberInfo) -> IrpcRaftNetwork {
         IrpcRaftNetwork::new(target, node.clone(), self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use iroh::{SecretKey, TransportAddr};
+
+    use super::*;
+
+    fn addr(key: u8, port: u16) -> EndpointAddr {
+        let mut addr = EndpointAddr::new(SecretKey::from_bytes(&[key; 32]).public());
+        addr.addrs.insert(TransportAddr::Ip(([127, 0, 0, 1], port).into()));
+        addr
+    }
+
+    #[test]
+    fn the_membership_decides_the_identity_and_the_book_adds_addresses() {
+        // Same identity: the book's fresher address and the membership's are both tried.
+        let both = pick_address(Some(addr(1, 2000)), Some(addr(1, 1000))).unwrap();
+        assert_eq!(both.id, addr(1, 0).id);
+        assert_eq!(both.addrs.len(), 2);
+        // The node rejoined with a new key: the book's entry is stale, the membership wins.
+        assert_eq!(pick_address(Some(addr(1, 1000)), Some(addr(2, 1000))), Some(addr(2, 1000)));
+        // Only one source: that one.
+        assert_eq!(pick_address(Some(addr(1, 1000)), None), Some(addr(1, 1000)));
+        assert_eq!(pick_address(None, Some(addr(2, 1000))), Some(addr(2, 1000)));
+        assert_eq!(pick_address(None, None), None);
     }
 }

@@ -101,6 +101,14 @@ pub const HEARTBEAT_INTERVAL_MS_MIN: u64 = 10;
 /// Largest election timeout accepted, in milliseconds. Above this a failover takes minutes.
 pub const ELECTION_TIMEOUT_MS_MAX: u64 = 120_000;
 
+/// Interval of QUIC keep-alive pings on every connection, in milliseconds.
+pub const QUIC_KEEP_ALIVE_MS: u64 = 1_000;
+
+/// A QUIC connection without any answer for this long is closed, in milliseconds: a dead peer
+/// is noticed within this bound and the next call dials afresh. Well above the keep-alive
+/// interval, so that a few lost pings do not close a live connection.
+pub const QUIC_IDLE_TIMEOUT_MS: u64 = 5_000;
+
 /// Log entries applied since the last snapshot before a new one is built.
 pub const SNAPSHOT_LOGS_SINCE_LAST_DEFAULT: u64 = 10_000;
 

@@ -5,11 +5,13 @@
 //! `relay_url`, that relay alone is used (`http://` works without TLS).
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
-use iroh::endpoint::{RelayMode, presets};
+use iroh::endpoint::{IdleTimeout, QuicTransportConfig, RelayMode, presets};
 use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMap, SecretKey};
 
 use super::config::{IrohConfig, parse_secret_key};
+use crate::limits::{QUIC_IDLE_TIMEOUT_MS, QUIC_KEEP_ALIVE_MS};
 
 /// Why the endpoint could not start.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,7 @@ impl IrohEndpointManager {
         };
         let endpoint = Endpoint::builder(presets::Minimal)
             .secret_key(secret_key)
+            .transport_config(transport_config()?)
             .relay_mode(relay_mode)
             .alpns(alpns)
             .bind_addr(SocketAddr::new(ip, config.bind_port))
@@ -92,4 +95,18 @@ impl IrohEndpointManager {
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
+}
+
+/// QUIC settings: a connection pings its peer every `QUIC_KEEP_ALIVE_MS` and is closed after
+/// `QUIC_IDLE_TIMEOUT_MS` without an answer. A peer that died (or restarted on the same key
+/// and port, which does not know the old connection) is thus noticed within seconds, also on a
+/// connection that only carries the occasional forwarded request; the next call then dials
+/// afresh instead of waiting on a dead connection.
+fn transport_config() -> Result<QuicTransportConfig, IrohError> {
+    let idle = IdleTimeout::try_from(Duration::from_millis(QUIC_IDLE_TIMEOUT_MS))
+        .map_err(|e| IrohError::Invalid { reason: format!("QUIC idle timeout: {e}") })?;
+    Ok(QuicTransportConfig::builder()
+        .keep_alive_interval(Duration::from_millis(QUIC_KEEP_ALIVE_MS))
+        .max_idle_timeout(Some(idle))
+        .build())
 }

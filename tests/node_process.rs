@@ -322,6 +322,8 @@ fn help_names_every_flag() {
         "--heartbeat-interval-ms",
         "--election-timeout-min-ms",
         "--election-timeout-max-ms",
+        "--snapshot-after-entries",
+        "--logs-kept-after-snapshot",
         "--iroh-secret-key",
         "--iroh-port",
         "--relay-url",

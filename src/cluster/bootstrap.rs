@@ -197,8 +197,8 @@ fn raft_config(config: &ClusterBootstrapConfig) -> Result<Arc<openraft::Config>,
         election_timeout_min: config.election_timeout_min_ms,
         election_timeout_max: config.election_timeout_max_ms,
         max_payload_entries: APPEND_ENTRIES_ENTRIES_MAX,
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(SNAPSHOT_LOGS_SINCE_LAST_DEFAULT),
-        max_in_snapshot_log_to_keep: LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_after_entries),
+        max_in_snapshot_log_to_keep: config.logs_kept_after_snapshot,
         install_snapshot_timeout: SNAPSHOT_TIMEOUT_MS_MAX,
         ..Default::default()
     };

@@ -88,6 +88,14 @@ pub struct ClusterBootstrapConfig {
     pub election_timeout_min_ms: u64,
     /// Largest election timeout in milliseconds (default 3000).
     pub election_timeout_max_ms: u64,
+    /// Log entries applied since the last snapshot before the node builds a new one and purges
+    /// its log up to `logs_kept_after_snapshot` entries behind it (default 10000). Beyond the
+    /// seed's fields: small values make learners catch up through a snapshot, as the lab's
+    /// `snapshot_catch_up` scenario does.
+    pub snapshot_after_entries: u64,
+    /// Log entries kept behind the last snapshot, so that a briefly lagging follower catches up
+    /// from the log instead of a snapshot (default 1000).
+    pub logs_kept_after_snapshot: u64,
     /// iroh networking and discovery.
     pub iroh: IrohConfig,
     /// Manual peers: `"<node_id>@<endpoint_id>"` or `"<node_id>@<endpoint address JSON>"`.
@@ -107,6 +115,8 @@ impl Default for ClusterBootstrapConfig {
             heartbeat_interval_ms: 500,
             election_timeout_min_ms: 1500,
             election_timeout_max_ms: 3000,
+            snapshot_after_entries: crate::limits::SNAPSHOT_LOGS_SINCE_LAST_DEFAULT,
+            logs_kept_after_snapshot: crate::limits::LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT,
             iroh: IrohConfig::default(),
             peers: Vec::new(),
         }
@@ -150,6 +160,9 @@ impl ClusterBootstrapConfig {
                     self.election_timeout_min_ms, self.election_timeout_max_ms
                 ),
             ));
+        }
+        if self.snapshot_after_entries == 0 {
+            return Err(config_error("snapshot_after_entries", "must be at least 1"));
         }
         if self.election_timeout_max_ms > ELECTION_TIMEOUT_MS_MAX {
             return Err(config_error(

@@ -69,6 +69,13 @@ pub struct NodeArgs {
     /// Largest Raft election timeout in milliseconds (default: 3000).
     #[arg(long, env = "ASPEN_ELECTION_TIMEOUT_MAX_MS", value_name = "MS")]
     pub election_timeout_max_ms: Option<u64>,
+    /// Build a snapshot (and purge the log behind it) after this many applied entries; small
+    /// values make new nodes catch up through a snapshot (default: 10000).
+    #[arg(long, env = "ASPEN_SNAPSHOT_AFTER_ENTRIES", value_name = "N")]
+    pub snapshot_after_entries: Option<u64>,
+    /// Log entries kept behind the last snapshot for lagging followers (default: 1000).
+    #[arg(long, env = "ASPEN_LOGS_KEPT_AFTER_SNAPSHOT", value_name = "N")]
+    pub logs_kept_after_snapshot: Option<u64>,
     /// iroh secret key as 64 hex characters (default: kept in the data dir, else a new one).
     #[arg(long, env = "ASPEN_IROH_SECRET_KEY", value_name = "HEX", hide_env_values = true)]
     pub iroh_secret_key: Option<String>,

@@ -77,6 +77,8 @@ fn apply_args(config: &mut ClusterBootstrapConfig, args: &NodeArgs) {
     set(&mut config.heartbeat_interval_ms, &args.heartbeat_interval_ms);
     set(&mut config.election_timeout_min_ms, &args.election_timeout_min_ms);
     set(&mut config.election_timeout_max_ms, &args.election_timeout_max_ms);
+    set(&mut config.snapshot_after_entries, &args.snapshot_after_entries);
+    set(&mut config.logs_kept_after_snapshot, &args.logs_kept_after_snapshot);
     let iroh = &mut config.iroh;
     let optional = [
         (&mut iroh.secret_key, &args.iroh_secret_key),
@@ -144,6 +146,8 @@ pub fn flag_for_field(field: &str) -> Option<&'static str> {
         "heartbeat_interval_ms" => "--heartbeat-interval-ms",
         "election_timeout_min_ms" => "--election-timeout-min-ms",
         "election_timeout_max_ms" => "--election-timeout-max-ms",
+        "snapshot_after_entries" => "--snapshot-after-entries",
+        "logs_kept_after_snapshot" => "--logs-kept-after-snapshot",
         "iroh.secret_key" => "--iroh-secret-key",
         "iroh.bind_port" => "--iroh-port",
         "iroh.relay_url" => "--relay-url",

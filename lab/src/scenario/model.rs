@@ -45,6 +45,12 @@ pub struct NodeSettings {
     pub election_timeout_min_ms: u64,
     /// Largest election timeout in milliseconds (default 3000).
     pub election_timeout_max_ms: u64,
+    /// Applied entries after which a node builds a snapshot and purges its log (default 10000,
+    /// the node's default; `--snapshot-after-entries`).
+    pub snapshot_after_entries: u64,
+    /// Entries a node keeps behind its last snapshot (default 1000;
+    /// `--logs-kept-after-snapshot`). 0 purges everything the snapshot covers.
+    pub logs_kept_after_snapshot: u64,
     /// How nodes find each other.
     pub discovery: Discovery,
 }
@@ -55,6 +61,8 @@ impl Default for NodeSettings {
             heartbeat_interval_ms: 500,
             election_timeout_min_ms: 1500,
             election_timeout_max_ms: 3000,
+            snapshot_after_entries: 10_000,
+            logs_kept_after_snapshot: 1_000,
             discovery: Discovery::Manual,
         }
     }

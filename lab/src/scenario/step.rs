@@ -131,6 +131,9 @@ pub enum WaitCondition {
     AllNodesKnowEachOther,
     /// Every running node has applied the leader's last log index.
     Replicated,
+    /// The leader has built a snapshot and purged its log up to it, so that a node joining now
+    /// can only catch up through the snapshot.
+    LogPurged,
 }
 
 /// Fields of a `fault` step.

@@ -102,6 +102,9 @@ fn check_node_settings(settings: &NodeSettings, errors: &mut Vec<FieldError>) {
         let max = limits::ELECTION_TIMEOUT_MS_MAX;
         errors.push(FieldError::new(path("election_timeout_max_ms"), format!("above {max} ms")));
     }
+    if settings.snapshot_after_entries == 0 {
+        errors.push(FieldError::new(path("snapshot_after_entries"), "must be at least 1"));
+    }
 }
 
 /// Checks that the end-of-run checks have something to judge.

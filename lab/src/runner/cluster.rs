@@ -1,0 +1,366 @@
+//! The cluster of a run as the lab sees it: one slot per node (its id, key, port, actor and
+//! status), the run's shared records (clock, events, history recorder, last leader seen), and
+//! the process faults: kill, terminate, pause/resume, restart, crash an actor through the
+//! node's control port, wipe and rejoin, heal.
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aspen::cluster::node_control::RemoteNodeControl;
+use aspen::discovery::endpoint_to_string;
+use iroh::{EndpointAddr, SecretKey, TransportAddr};
+use ractor::ActorRef;
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::RngCore;
+use serde_json::json;
+
+use super::COOKIE;
+use super::membership::{change_membership, cluster_node, post_to_leader, remove_member};
+use super::node::{NodeMsg, NodeSpec, SupervisorMsg};
+use super::progress::log;
+use crate::history::{Clock, Event, EventKind, Events, Recorder, RunClock};
+use crate::scenario::{FaultKind, NodeIndex, NodeSelector, Scenario};
+
+/// One node of the cluster, as the runner sees it.
+pub(super) struct Slot {
+    pub(super) node_id: u64,
+    pub(super) secret: [u8; 32],
+    pub(super) iroh_port: u16,
+    pub(super) actor: ActorRef<NodeMsg>,
+    pub(super) http: Option<String>,
+    pub(super) ractor_port: u16,
+    pub(super) state: NodeStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NodeStatus {
+    Running,
+    Down,
+    Paused,
+    Removed,
+}
+
+impl Slot {
+    pub(super) fn endpoint_addr(&self) -> EndpointAddr {
+        let mut addr = EndpointAddr::new(SecretKey::from_bytes(&self.secret).public());
+        addr.addrs.insert(TransportAddr::Ip(([127, 0, 0, 1], self.iroh_port).into()));
+        addr
+    }
+}
+
+/// The cluster and the run's shared records.
+pub(super) struct Cluster {
+    pub(super) slots: Mutex<Vec<Slot>>,
+    pub(super) supervisor: ActorRef<SupervisorMsg>,
+    pub(super) scenario: Scenario,
+    pub(super) data_root: tempfile::TempDir,
+    pub(super) run_dir: PathBuf,
+    pub(super) bin: PathBuf,
+    pub(super) clock: RunClock,
+    pub(super) events: Arc<Mutex<Events>>,
+    pub(super) recorder: Arc<Mutex<Recorder>>,
+    pub(super) leader: Mutex<Option<(NodeIndex, u64)>>,
+    pub(super) rng: Mutex<ChaCha8Rng>,
+    pub(super) next_process: AtomicU64,
+    pub(super) bootstrapped: AtomicBool,
+    /// The step being run, for the status line.
+    pub(super) step: Mutex<String>,
+    /// Operations completed (any outcome), for the status line.
+    pub(super) ops_done: AtomicU64,
+}
+
+impl Cluster {
+    pub(super) fn event(
+        &self,
+        kind: EventKind,
+        node: Option<NodeIndex>,
+        detail: impl Into<String>,
+    ) {
+        let event = Event { time_ns: self.clock.now_ns(), kind, node, detail: detail.into() };
+        self.events.lock().expect("events").push(event);
+    }
+
+    pub(super) fn http(&self, index: NodeIndex) -> Option<String> {
+        let slots = self.slots.lock().expect("slots");
+        slots.get(index as usize).filter(|s| s.state == NodeStatus::Running)?.http.clone()
+    }
+
+    pub(super) fn status(&self, index: NodeIndex) -> Option<NodeStatus> {
+        self.slots.lock().expect("slots").get(index as usize).map(|s| s.state)
+    }
+
+    /// Nodes in the given state.
+    pub(super) fn nodes_in(&self, state: NodeStatus) -> Vec<NodeIndex> {
+        let slots = self.slots.lock().expect("slots");
+        (0..slots.len() as NodeIndex).filter(|i| slots[*i as usize].state == state).collect()
+    }
+
+    /// Nodes not removed.
+    pub(super) fn members(&self) -> Vec<NodeIndex> {
+        let slots = self.slots.lock().expect("slots");
+        (0..slots.len() as NodeIndex)
+            .filter(|i| slots[*i as usize].state != NodeStatus::Removed)
+            .collect()
+    }
+
+    pub(super) fn node_args(&self, index: NodeIndex) -> Vec<String> {
+        let slots = self.slots.lock().expect("slots");
+        let me = &slots[index as usize];
+        let settings = &self.scenario.node_settings;
+        let mut args = vec![
+            format!("--node-id={}", me.node_id),
+            format!("--data-dir={}", self.data_root.path().join(format!("node-{index}")).display()),
+            "--http-addr=127.0.0.1:0".into(),
+            format!("--iroh-port={}", me.iroh_port),
+            format!("--iroh-secret-key={}", hex::encode(me.secret)),
+            format!("--cookie={COOKIE}"),
+            format!("--heartbeat-interval-ms={}", settings.heartbeat_interval_ms),
+            format!("--election-timeout-min-ms={}", settings.election_timeout_min_ms),
+            format!("--election-timeout-max-ms={}", settings.election_timeout_max_ms),
+            format!("--snapshot-after-entries={}", settings.snapshot_after_entries),
+            format!("--logs-kept-after-snapshot={}", settings.logs_kept_after_snapshot),
+            "--disable-gossip".into(),
+            "--disable-mdns".into(),
+        ];
+        for (other, slot) in slots.iter().enumerate() {
+            if other as NodeIndex != index {
+                let peer = endpoint_to_string(&slot.endpoint_addr());
+                args.push(format!("--peers={}@{peer}", slot.node_id));
+            }
+        }
+        args
+    }
+
+    /// Adds a slot for a new node and spawns its actor (not its process).
+    pub(super) async fn new_slot(&self) -> anyhow::Result<NodeIndex> {
+        let index = self.slots.lock().expect("slots").len() as NodeIndex;
+        let mut secret = [0u8; 32];
+        self.rng.lock().expect("rng").fill_bytes(&mut secret);
+        let spec = NodeSpec {
+            index,
+            bin: self.bin.clone(),
+            args: Vec::new(),
+            log_path: self.run_dir.join(format!("node-{index}.log")),
+            clock: self.clock,
+            events: self.events.clone(),
+        };
+        let actor = ractor::call!(self.supervisor, SupervisorMsg::SpawnNode, spec)
+            .map_err(|e| anyhow::anyhow!("spawn node actor: {e}"))?
+            .map_err(|e| anyhow::anyhow!(e))?;
+        self.slots.lock().expect("slots").push(Slot {
+            node_id: u64::from(index) + 1,
+            secret,
+            iroh_port: free_udp_port()?,
+            actor,
+            http: None,
+            ractor_port: 0,
+            state: NodeStatus::Down,
+        });
+        Ok(index)
+    }
+
+    /// Starts (or restarts) a node's process with the current peer list.
+    pub(super) async fn start(&self, index: NodeIndex) -> anyhow::Result<()> {
+        let args = self.node_args(index);
+        let actor = self.slots.lock().expect("slots")[index as usize].actor.clone();
+        // The spec's args are fixed at spawn; restarts pass them again through a fresh spec.
+        let ready = ractor::call_t!(actor, node_start_with_args, 30_000, args)
+            .map_err(|e| anyhow::anyhow!("node {index}: {e}"))?
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let mut slots = self.slots.lock().expect("slots");
+        let slot = &mut slots[index as usize];
+        slot.http = Some(ready.http_addr.to_string());
+        slot.ractor_port = ready.ractor_port;
+        slot.state = NodeStatus::Running;
+        Ok(())
+    }
+
+    pub(super) async fn signal(&self, index: NodeIndex, signal: i32) -> anyhow::Result<()> {
+        let actor = self.slots.lock().expect("slots")[index as usize].actor.clone();
+        ractor::call_t!(actor, NodeMsg::Signal, 30_000, signal)
+            .map_err(|e| anyhow::anyhow!("node {index}: {e}"))?
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    pub(super) fn set_status(&self, index: NodeIndex, state: NodeStatus) {
+        self.slots.lock().expect("slots")[index as usize].state = state;
+    }
+
+    /// Resolves a selector to a node index.
+    pub(super) fn resolve(&self, selector: NodeSelector) -> anyhow::Result<NodeIndex> {
+        match selector {
+            NodeSelector::Index(index) => Ok(index),
+            NodeSelector::Leader => self
+                .leader
+                .lock()
+                .expect("leader")
+                .map(|(leader, _)| leader)
+                .ok_or_else(|| anyhow::anyhow!("no leader is known")),
+            NodeSelector::RandomFollower => {
+                let leader = self.leader.lock().expect("leader").map(|(l, _)| l);
+                let followers: Vec<NodeIndex> = self
+                    .nodes_in(NodeStatus::Running)
+                    .into_iter()
+                    .filter(|n| Some(*n) != leader)
+                    .collect();
+                anyhow::ensure!(!followers.is_empty(), "no running follower");
+                let draw = self.rng.lock().expect("rng").next_u64();
+                Ok(followers[(draw % followers.len() as u64) as usize])
+            }
+        }
+    }
+
+    /// Injects one fault; returns the node it hit.
+    pub(super) async fn fault(
+        &self,
+        kind: FaultKind,
+        index: NodeIndex,
+        actor: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let status = self.status(index).ok_or_else(|| anyhow::anyhow!("no node {index}"))?;
+        log(format!("fault: {kind} node {index}"));
+        let takes_down = matches!(kind, FaultKind::Kill | FaultKind::Terminate | FaultKind::Pause)
+            || (kind == FaultKind::CrashActor && actor.unwrap_or("raft") == "raft");
+        if takes_down {
+            // The next leader observed, even this node again, is a new `leader` event.
+            let mut leader = self.leader.lock().expect("leader");
+            if leader.is_some_and(|(l, _)| l == index) {
+                *leader = None;
+            }
+        }
+        match kind {
+            FaultKind::Kill | FaultKind::Terminate => {
+                anyhow::ensure!(status != NodeStatus::Down, "node {index} is already down");
+                anyhow::ensure!(status != NodeStatus::Removed, "node {index} was removed");
+                self.event(EventKind::FaultStart, Some(index), kind.name());
+                let signal = if kind == FaultKind::Kill { libc::SIGKILL } else { libc::SIGTERM };
+                self.set_status(index, NodeStatus::Down);
+                self.signal(index, signal).await?;
+            }
+            FaultKind::Pause => {
+                anyhow::ensure!(status == NodeStatus::Running, "node {index} is not running");
+                self.event(EventKind::FaultStart, Some(index), "pause");
+                self.set_status(index, NodeStatus::Paused);
+                self.signal(index, libc::SIGSTOP).await?;
+            }
+            FaultKind::Resume => {
+                anyhow::ensure!(status == NodeStatus::Paused, "node {index} is not paused");
+                self.signal(index, libc::SIGCONT).await?;
+                self.set_status(index, NodeStatus::Running);
+                self.event(EventKind::FaultEnd, Some(index), "resume");
+            }
+            FaultKind::Restart => {
+                anyhow::ensure!(status == NodeStatus::Down, "node {index} is not down");
+                self.start(index).await?;
+                self.event(EventKind::FaultEnd, Some(index), "restart");
+            }
+            FaultKind::CrashActor => {
+                let actor = actor.unwrap_or("raft");
+                anyhow::ensure!(status == NodeStatus::Running, "node {index} is not running");
+                let (addr, node_id) = {
+                    let slots = self.slots.lock().expect("slots");
+                    let slot = &slots[index as usize];
+                    (format!("127.0.0.1:{}", slot.ractor_port), slot.node_id)
+                };
+                let control =
+                    RemoteNodeControl::connect(&addr, COOKIE, node_id, Duration::from_secs(10))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("node {index} control port: {e}"))?;
+                self.event(EventKind::FaultStart, Some(index), format!("crash_actor {actor}"));
+                let crashed = control.crash_actor(actor).await;
+                control.close().await;
+                crashed.map_err(|e| anyhow::anyhow!("crash_actor {actor} on node {index}: {e}"))?;
+                self.event(EventKind::FaultEnd, Some(index), format!("crash_actor {actor}"));
+            }
+            FaultKind::WipeAndRejoin => {
+                anyhow::bail!("wipe_and_rejoin needs the cluster; use Cluster::wipe_and_rejoin")
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a node from the membership entirely (`/remove-node`: not kept as a learner, so
+    /// the leader forgets how far its log went), kills it, deletes its data directory, starts
+    /// it afresh on the same key and port, and joins it again as a learner, then a voter.
+    /// Leaving the membership first keeps the wiped node from voting with a forgotten vote.
+    pub(super) async fn wipe_and_rejoin(self: &Arc<Self>, index: NodeIndex) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.status(index) == Some(NodeStatus::Running),
+            "node {index} is not running"
+        );
+        log(format!("fault: wipe_and_rejoin node {index}"));
+        self.event(EventKind::FaultStart, Some(index), "wipe_and_rejoin");
+        remove_member(self, index).await?;
+        {
+            let mut leader = self.leader.lock().expect("leader");
+            if leader.is_some_and(|(l, _)| l == index) {
+                *leader = None;
+            }
+        }
+        self.set_status(index, NodeStatus::Down);
+        self.signal(index, libc::SIGKILL).await?;
+        let data_dir = self.data_root.path().join(format!("node-{index}"));
+        std::fs::remove_dir_all(&data_dir)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", data_dir.display()))?;
+        self.start(index).await?;
+        let body = json!({"learner": cluster_node(self, index)});
+        post_to_leader(self, "/add-learner", body, Duration::from_secs(30)).await?;
+        change_membership(self, None).await?;
+        self.event(EventKind::FaultEnd, Some(index), "wipe_and_rejoin");
+        Ok(())
+    }
+
+    /// Injects any fault, `wipe_and_rejoin` included.
+    pub(super) async fn any_fault(
+        self: &Arc<Self>,
+        kind: FaultKind,
+        index: NodeIndex,
+        actor: Option<&str>,
+    ) -> anyhow::Result<()> {
+        match kind {
+            FaultKind::WipeAndRejoin => self.wipe_and_rejoin(index).await,
+            _ => self.fault(kind, index, actor).await,
+        }
+    }
+
+    /// Recovers every fault still in effect.
+    /// Records a `heal` event when something was healed, or always for a `heal` step.
+    pub(super) async fn heal(&self, always: bool) -> anyhow::Result<()> {
+        let (paused, down) = (self.nodes_in(NodeStatus::Paused), self.nodes_in(NodeStatus::Down));
+        let healing = !paused.is_empty() || !down.is_empty();
+        for index in paused {
+            self.signal(index, libc::SIGCONT).await?;
+            self.set_status(index, NodeStatus::Running);
+        }
+        for index in down {
+            self.start(index).await?;
+        }
+        if healing || always {
+            self.event(EventKind::FaultEnd, None, "heal");
+        }
+        Ok(())
+    }
+}
+
+/// Starts a node actor's process with `args` (the peer list can grow between starts).
+pub(super) fn node_start_with_args(
+    args: Vec<String>,
+    reply: ractor::RpcReplyPort<Result<aspen::cli::node::ReadyLine, String>>,
+) -> NodeMsg {
+    NodeMsg::Start(args, reply)
+}
+
+pub(super) fn free_udp_port() -> anyhow::Result<u16> {
+    // Bind both protocols on the same port where possible, so that nothing else takes it.
+    for _ in 0..20 {
+        let udp = UdpSocket::bind("127.0.0.1:0")?;
+        let port = udp.local_addr()?.port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}

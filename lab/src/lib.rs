@@ -20,12 +20,15 @@
 //!   [`checker::CheckVerdict`] with a reason that names node, key and time.
 //! - [`report`] writes the run directory: `summary.json` ([`report::RunSummary`]),
 //!   `history.jsonl`, `events.jsonl`, and a self-contained `report.html` with a timeline.
+//! - [`network`] builds the `netns` network of a run (a namespace per node on a bridge) and
+//!   puts network faults in force: partitions and loss with nftables, delay with tc netem.
 //! - [`limits`] holds every bound the lab enforces.
 //!
 //! The `aspen-lab` binary wires these together: `validate`, `list`, `check`, `report` and `run`.
 //!
 //! Caveats:
-//! - No network faults yet (`network: "netns"` is refused by the runner).
+//! - Network faults are not wired into runs yet: the [`network`] module and the fault format
+//!   exist, but the runner still refuses `network: "netns"`.
 //! - The history model is a single-key register with string values (read, write, CAS); Aspen's
 //!   multi-key `SetMulti`, `Delete` and scans are not part of the workload.
 //! - The runner uses the `aspen` crate's public types and clients (`ReadyLine`,
@@ -37,6 +40,7 @@ pub mod checker;
 pub mod history;
 pub mod limits;
 pub mod nemesis;
+pub mod network;
 pub mod report;
 pub mod runner;
 pub mod scenario;

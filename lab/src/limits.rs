@@ -94,3 +94,20 @@ pub const REPORT_POINTS_MAX: usize = 20_000;
 
 /// Number of time buckets in the report's throughput plot.
 pub const REPORT_THROUGHPUT_BUCKETS: usize = 100;
+
+/// Longest a single `ip`, `nft` or `tc` command of the network layer may run, in milliseconds.
+/// Each one is a netlink request that answers in milliseconds; a command still running after
+/// this is stuck (a wedged kernel module, a full process table), and is killed.
+pub const NETWORK_COMMAND_MS_MAX: u64 = 10_000;
+
+/// Longest a run waits for another run on the same machine to finish choosing its subnet, in
+/// milliseconds. The choice and the address it reserves take a few commands.
+pub const NETWORK_LOCK_WAIT_MS_MAX: u64 = 30_000;
+
+/// Largest delay a `delay` fault adds to each packet, in milliseconds. Above the largest
+/// election timeout a scenario can ask for, delay is a partition in disguise.
+pub const NETWORK_DELAY_MS_MAX: u64 = 10_000;
+
+/// Largest packet loss a `loss` fault sets, in percent: 100 drops every packet, like a
+/// partition.
+pub const NETWORK_LOSS_PERCENT_MAX: u32 = 100;

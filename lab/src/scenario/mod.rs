@@ -13,9 +13,13 @@
 //! - Validation does not simulate faults: it does not know that a `resume` needs a paused node,
 //!   nor which node `"leader"` will be. The runner reports such mistakes when it runs the step.
 //! - Nodes are named by index from 0; node index `i` runs with Raft node id `i + 1`.
+//! - Network faults ([`NetworkFault`]) parse and are checked by [`check_network_fault`], but
+//!   are not yet a kind of step: the step joins the script together with the runner's netns
+//!   mode (issue #7).
 
 mod load;
 mod model;
+mod network;
 mod step;
 mod validate;
 
@@ -24,8 +28,12 @@ mod tests;
 
 pub use load::{SCHEMA_FILE_NAME, ScenarioFileError, expand_paths, load_scenario, scenario_files};
 pub use model::{CheckKind, Discovery, Network, NodeIndex, NodeSettings, Scenario};
+pub use network::{
+    DelayFault, IsolateFault, LossFault, NetworkFault, NetworkFaultKind, OneWayFault, SplitFault,
+    check_network_fault,
+};
 pub use step::{
     ActorName, CheckStep, FaultKind, FaultStep, Mix, NemesisStep, NodeSelector, ReadStep,
     RemoveNodeStep, Step, WaitCondition, WaitForStep, WaitStep, WorkloadStep, WriteStep,
 };
-pub use validate::{FieldError, parse_scenario, validate};
+pub use validate::{FieldError, NodeScope, parse_scenario, validate};

@@ -132,14 +132,60 @@ fn check_final_checks(scenario: &Scenario, walk: &StepWalk, errors: &mut Vec<Fie
     }
 }
 
-/// What the steps so far have done to the cluster, to judge the next step.
-struct StepWalk {
+/// The nodes that exist at one point of a script, to check the node a step names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeScope {
     /// Nodes started so far: the initial ones plus one per `add_node`.
     started: u32,
     /// Removed node indexes, with the step that removed them.
     removed: BTreeMap<NodeIndex, usize>,
     /// Nodes removed through a role (`"leader"`), whose index is unknown until the run.
     removed_by_role: u32,
+}
+
+impl NodeScope {
+    /// A cluster of `nodes` nodes, none removed.
+    pub fn new(nodes: u32) -> Self {
+        Self { started: nodes, removed: BTreeMap::new(), removed_by_role: 0 }
+    }
+
+    /// Nodes still members of the cluster.
+    pub fn live(&self) -> u32 {
+        self.started.saturating_sub(self.removed.len() as u32 + self.removed_by_role)
+    }
+
+    /// The indexes started and not removed by index, in order (nodes removed through a role may
+    /// be among them).
+    pub fn indexes(&self) -> impl Iterator<Item = NodeIndex> + '_ {
+        (0..self.started).filter(|index| !self.removed.contains_key(index))
+    }
+
+    /// The problem with naming `node` at `path`, if any: an index that does not exist or was
+    /// removed, or a role with too few nodes to fill it.
+    pub fn check_node(&self, path: String, node: NodeSelector) -> Option<FieldError> {
+        match node {
+            NodeSelector::Index(index) if index >= self.started => {
+                let message = format!(
+                    r#"expected a node index below {}, "leader" or "random_follower""#,
+                    self.started
+                );
+                Some(FieldError::new(path, message))
+            }
+            NodeSelector::Index(index) => self.removed.get(&index).map(|step| {
+                FieldError::new(path, format!("node {index} was removed by steps[{step}]"))
+            }),
+            NodeSelector::RandomFollower if self.live() < 2 => {
+                Some(FieldError::new(path, r#""random_follower" needs 2 or more nodes"#))
+            }
+            NodeSelector::Leader | NodeSelector::RandomFollower => None,
+        }
+    }
+}
+
+/// What the steps so far have done to the cluster, to judge the next step.
+struct StepWalk {
+    /// The nodes that exist.
+    scope: NodeScope,
     /// The `bootstrap` step, once seen.
     bootstrap: Option<usize>,
     /// Whether some step records operations in the history.
@@ -153,9 +199,7 @@ struct StepWalk {
 impl StepWalk {
     fn new(nodes: u32) -> Self {
         Self {
-            started: nodes,
-            removed: BTreeMap::new(),
-            removed_by_role: 0,
+            scope: NodeScope::new(nodes),
             bootstrap: None,
             records_history: false,
             injects_faults: false,
@@ -165,7 +209,7 @@ impl StepWalk {
 
     /// Nodes still members of the cluster.
     fn live(&self) -> u32 {
-        self.started.saturating_sub(self.removed.len() as u32 + self.removed_by_role)
+        self.scope.live()
     }
 
     fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
@@ -260,25 +304,7 @@ impl StepWalk {
 
     /// Checks that `node` names a node that exists and was not removed.
     fn check_node(&mut self, path: String, node: NodeSelector) {
-        match node {
-            NodeSelector::Index(index) if index >= self.started => {
-                let message = format!(
-                    r#"expected a node index below {}, "leader" or "random_follower""#,
-                    self.started
-                );
-                self.error(path, message);
-            }
-            NodeSelector::Index(index) => {
-                if let Some(step) = self.removed.get(&index) {
-                    let message = format!("node {index} was removed by steps[{step}]");
-                    self.error(path, message);
-                }
-            }
-            NodeSelector::RandomFollower if self.live() < 2 => {
-                self.error(path, r#""random_follower" needs 2 or more nodes"#);
-            }
-            NodeSelector::Leader | NodeSelector::RandomFollower => {}
-        }
+        self.errors.extend(self.scope.check_node(path, node));
     }
 
     fn on_workload(&mut self, path: &str, workload: &WorkloadStep) {
@@ -341,13 +367,13 @@ impl StepWalk {
     }
 
     fn on_add_node(&mut self, path: String) {
-        if self.started >= limits::NODES_MAX {
+        if self.scope.started >= limits::NODES_MAX {
             self.error(
                 path,
                 format!("the scenario would have more than {} nodes", limits::NODES_MAX),
             );
         } else {
-            self.started += 1;
+            self.scope.started += 1;
         }
     }
 
@@ -358,11 +384,11 @@ impl StepWalk {
             return;
         }
         match node {
-            NodeSelector::Index(removed) if removed < self.started => {
-                self.removed.entry(removed).or_insert(index);
+            NodeSelector::Index(removed) if removed < self.scope.started => {
+                self.scope.removed.entry(removed).or_insert(index);
             }
             NodeSelector::Index(_) => {}
-            NodeSelector::Leader | NodeSelector::RandomFollower => self.removed_by_role += 1,
+            NodeSelector::Leader | NodeSelector::RandomFollower => self.scope.removed_by_role += 1,
         }
     }
 }

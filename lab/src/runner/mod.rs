@@ -237,6 +237,8 @@ struct Script<'a> {
     nemesis: Option<ActorRef<nemesis::Act>>,
     /// Verdicts of `check` steps.
     verdicts: Vec<CheckVerdict>,
+    /// Workloads started with `background`, awaited before the script ends.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 async fn run_script(
@@ -252,7 +254,14 @@ async fn run_script(
         cluster.start(index).await?;
     }
     log(format!("{} nodes started", scenario.nodes));
-    let mut script = Script { cluster, checker, seed, nemesis: None, verdicts: Vec::new() };
+    let mut script = Script {
+        cluster,
+        checker,
+        seed,
+        nemesis: None,
+        verdicts: Vec::new(),
+        background: Vec::new(),
+    };
     let mut result = Ok(());
     for (position, step) in scenario.steps.iter().enumerate() {
         let label = format!("steps[{position}] {}", step.kind());
@@ -263,6 +272,11 @@ async fn run_script(
         if result.is_err() {
             break;
         }
+    }
+    // Background workloads end by themselves (their duration is bounded); the checks judge
+    // their whole history.
+    for workload in script.background.drain(..) {
+        let _ = workload.await;
     }
     script.stop_nemesis().await;
     result.map(|()| script.verdicts)
@@ -324,7 +338,11 @@ impl Script<'_> {
                 };
                 let supervisor = cluster.supervisor.get_cell();
                 let (_, done) = Actor::spawn_linked(None, Workload, args, supervisor).await?;
-                done.await?;
+                if workload.background {
+                    self.background.push(done);
+                } else {
+                    done.await?;
+                }
                 Ok(())
             }
             Step::Nemesis(step) => {

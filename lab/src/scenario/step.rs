@@ -336,6 +336,11 @@ pub struct WorkloadStep {
     pub keys: u32,
     /// Relative weights of reads, writes and CAS.
     pub mix: Mix,
+    /// Run in the background: the next step starts at once, so that faults and membership
+    /// changes happen while the clients run. The script waits for every background workload
+    /// before its end (default false: the step ends when the workload does).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub background: bool,
 }
 
 /// Relative weights of the operation kinds in a workload; a missing kind weighs 0.

@@ -79,7 +79,10 @@ pub(super) fn status_line(cluster: &Cluster, elapsed: Duration) -> String {
     let step = cluster.step.lock().expect("step").clone();
     let ops = cluster.ops_done.load(Ordering::Relaxed);
     let mut faults = Vec::new();
-    for (index, slot) in cluster.slots.lock().expect("slots").iter().enumerate() {
+    // Before the bootstrap, nodes that are not started yet are not faults.
+    let started = cluster.bootstrapped.load(Ordering::Relaxed);
+    for (index, slot) in cluster.slots.lock().expect("slots").iter().enumerate().filter(|_| started)
+    {
         match slot.state {
             NodeStatus::Down => faults.push(format!("node {index} down")),
             NodeStatus::Paused => faults.push(format!("node {index} paused")),

@@ -146,3 +146,40 @@ pub const ANNOUNCEMENT_AGE_MS_MAX: u64 = 60_000;
 /// How far in the future an announcement's timestamp may be, in milliseconds: the clock
 /// difference tolerated between two nodes.
 pub const ANNOUNCEMENT_CLOCK_SKEW_MS_MAX: u64 = 5_000;
+
+/// Most direct addresses one announcement carries. A node bound to every interface may have
+/// many; a dozen or so reach it from anywhere it can be reached, and the bound keeps an
+/// announcement far under `ANNOUNCEMENT_BYTES_MAX`.
+pub const ANNOUNCEMENT_ADDRS_MAX: usize = 16;
+
+/// Longest HTTP API address an announcement carries, in bytes. A `host:port` is at most a few
+/// dozen bytes; the bound keeps a stranger from making every node store a long string.
+pub const ANNOUNCEMENT_API_ADDR_BYTES_MAX: usize = 256;
+
+/// Most peers the peer book takes from gossip alone (peers no operator named). Anyone who knows
+/// the cluster's topic can announce itself under many node ids; this bound keeps such a flood
+/// from filling the book (`PEERS_MAX`) and crowding out the peers an operator adds. Twice the
+/// largest membership leaves room for nodes that are waiting to be added.
+pub const GOSSIP_PEERS_MAX: usize = 2 * CLUSTER_NODES_MAX;
+
+/// The default interval between two announcements of a node, in milliseconds: the seed's
+/// "every 10 seconds".
+pub const GOSSIP_INTERVAL_MS_DEFAULT: u64 = 10_000;
+
+/// Shortest announcement interval accepted, in milliseconds. Below it announcements cost more
+/// than they tell (tests use a few hundred milliseconds).
+pub const GOSSIP_INTERVAL_MS_MIN: u64 = 50;
+
+/// Longest announcement interval accepted, in milliseconds. A node announces itself at once
+/// when a neighbour comes up, so the interval only refreshes; an hour is already very slow.
+pub const GOSSIP_INTERVAL_MS_MAX: u64 = 3_600_000;
+
+/// Longest wait for the gossip actor to take a broadcast or a join, in milliseconds. Its
+/// command queue is bounded; a gossip actor that does not take a command within this time is
+/// stuck, and the node must not hang on it.
+pub const GOSSIP_COMMAND_TIMEOUT_MS_MAX: u64 = 2_000;
+
+/// The pause before subscribing to the topic again after the subscription ended (the receiver
+/// lagged behind, or the gossip actor restarted), in milliseconds. Short, because the node is
+/// deaf to announcements meanwhile; not zero, so that a persistent failure does not spin.
+pub const GOSSIP_RESUBSCRIBE_BACKOFF_MS: u64 = 1_000;

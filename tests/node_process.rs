@@ -328,6 +328,7 @@ fn help_names_every_flag() {
         "--iroh-port",
         "--relay-url",
         "--disable-gossip",
+        "--gossip-interval-ms",
         "--ticket",
         "--disable-mdns",
         "--enable-dns-discovery",

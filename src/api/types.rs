@@ -12,7 +12,10 @@ pub type NodeId = u64;
 pub struct ClusterNode {
     /// The node's Raft id.
     pub id: NodeId,
-    /// Where the node's API is served (for example its HTTP address `127.0.0.1:8080`).
+    /// Where the node's API is served (for example its HTTP address `127.0.0.1:8080`). Empty
+    /// (or absent in JSON) means "as the peer book has it" (from the node's gossip
+    /// announcement), else unknown.
+    #[serde(default)]
     pub addr: String,
     /// The node's iroh endpoint: an endpoint id, or an endpoint address as JSON
     /// (`{"id": "...", "addrs": [...]}`). `None` means "look it up in the peer book".

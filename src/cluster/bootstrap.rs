@@ -4,17 +4,21 @@
 //! another node id), then the iroh endpoint (its key is kept in the data dir so a restarted
 //! node keeps its endpoint id), then the ractor_cluster control server, and last the
 //! supervision tree, whose RaftActor starts Raft over all of them and whose HttpActor, started
-//! last, binds the HTTP API. The Raft RPC server is registered on the endpoint's router before
-//! Raft starts, and answers "restarting" until the RaftActor has published its instance.
+//! last, binds the HTTP API. The Raft RPC server (and, unless disabled, iroh-gossip) is
+//! registered on the endpoint's router before Raft starts; the Raft RPC server answers
+//! "restarting" until the RaftActor has published its instance, and gossip is joined by the
+//! DiscoveryActor once it has put the ticket's and the manual peers in the peer book.
 
 use openraft::async_runtime::watch::WatchReceiver;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use iroh::SecretKey;
+use iroh::address_lookup::MemoryLookup;
 use iroh::protocol::Router;
+use iroh::{Endpoint, SecretKey};
+use iroh_gossip::Gossip;
 use ractor::{Actor, ActorRef};
 use tokio::sync::watch;
 
@@ -27,12 +31,11 @@ use super::supervisor::{
     ChildSpec, NodeStatus, NodeSupervisor, NodeSupervisorArgs, NodeSupervisorMessage, actor_name,
 };
 use crate::api::{DeterministicCluster, NodeId};
-use crate::discovery::{DiscoveryActorArgs, PeerBook, cluster_topic};
-use crate::http::{HttpActorArgs, HttpServerSlot, HttpState};
-use crate::limits::{
-    APPEND_ENTRIES_ENTRIES_MAX, LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT, SHUTDOWN_TIMEOUT_MS_MAX,
-    SNAPSHOT_LOGS_SINCE_LAST_DEFAULT, SNAPSHOT_TIMEOUT_MS_MAX,
+use crate::discovery::{
+    DiscoveryActorArgs, GossipArgs, GossipCounters, MembersView, PeerBook, cluster_topic,
 };
+use crate::http::{HttpActorArgs, HttpServerSlot, HttpState};
+use crate::limits::{APPEND_ENTRIES_ENTRIES_MAX, SHUTDOWN_TIMEOUT_MS_MAX, SNAPSHOT_TIMEOUT_MS_MAX};
 use crate::raft::network::{AccessPolicy, IrpcRaftNetworkFactory, RAFT_ALPN, RaftRpcServer};
 use crate::raft::{LocalKv, MemberResolver, RaftActorArgs, RaftActorHandle, SharedRaft};
 use crate::storage::{DatabaseReleaseWatch, RedbStore, StorageError};
@@ -89,6 +92,8 @@ pub struct BootstrapHandle {
     pub supervision_report: SupervisionReport,
     /// The Raft RPC server (for its counters).
     pub rpc_server: RaftRpcServer,
+    /// Gossip discovery's counters (all zero when gossip is disabled).
+    pub gossip_counters: GossipCounters,
     router: Router,
     control_server: ControlServer,
     http_server: HttpServerSlot,
@@ -211,10 +216,12 @@ fn raft_config(config: &ClusterBootstrapConfig) -> Result<Arc<openraft::Config>,
     Ok(Arc::new(validated))
 }
 
-/// Only members and learners of the cluster, and peers in the peer book, may call Raft RPC.
+/// Only members and learners of the cluster, and peers an operator named (manually or in a
+/// ticket), may call Raft RPC. A peer known only from gossip may not: anyone who knows the
+/// topic can announce itself.
 fn access_policy(peers: PeerBook, shared: SharedRaft) -> AccessPolicy {
     Arc::new(move |endpoint_id| {
-        if peers.node_of(endpoint_id).is_some() {
+        if peers.is_operator_named(endpoint_id) {
             return true;
         }
         let Some(raft) = shared.get() else {
@@ -256,9 +263,22 @@ pub async fn bootstrap_node(
         Arc::new(local),
         access_policy(peer_book.clone(), shared.clone()),
     );
-    let router = Router::builder(iroh_manager.endpoint().clone())
-        .accept(RAFT_ALPN, rpc_server.clone())
-        .spawn();
+    let http_server = HttpServerSlot::new();
+    let gossip_counters = GossipCounters::default();
+    let gossip = gossip_args(
+        &config,
+        iroh_manager.endpoint(),
+        &peer_book,
+        &shared,
+        http_server.bound_addr_cell(),
+        &gossip_counters,
+    );
+    let mut router =
+        Router::builder(iroh_manager.endpoint().clone()).accept(RAFT_ALPN, rpc_server.clone());
+    if let Some(gossip) = &gossip {
+        router = router.accept(iroh_gossip::ALPN, gossip.gossip.clone());
+    }
+    let router = router.spawn();
 
     let control_server =
         start_control_server(&config.host, config.ractor_port, &config.cookie, node_id).await?;
@@ -269,10 +289,9 @@ pub async fn bootstrap_node(
         peers: peer_book.clone(),
     };
     let mut children =
-        supervised_children(&config, &store, &network_factory, &shared, resolver, &report)?;
+        supervised_children(&config, &store, &network_factory, &shared, resolver, &report, gossip)?;
     let raft_actor = raft_actor_handle(&config, shared, network_factory.clone());
     let (status_tx, status) = watch::channel(NodeStatus::Running);
-    let http_server = HttpServerSlot::new();
     children.push(ChildSpec::Http(HttpActorArgs {
         listen_addr: config.http_addr,
         server: http_server.clone(),
@@ -286,6 +305,7 @@ pub async fn bootstrap_node(
             topic: cluster_topic(&config.cookie),
             supervision_report: report.clone(),
             rpc_server: rpc_server.clone(),
+            gossip_counters: gossip_counters.clone(),
             status: status.clone(),
             http_addr: http_server.bound_addr_cell(),
         },
@@ -315,6 +335,7 @@ pub async fn bootstrap_node(
         supervisor,
         supervision_report: report,
         rpc_server,
+        gossip_counters,
         router,
         control_server,
         http_server,
@@ -331,6 +352,7 @@ fn supervised_children(
     shared: &SharedRaft,
     resolver: MemberResolver,
     report: &SupervisionReport,
+    gossip: Option<GossipArgs>,
 ) -> Result<Vec<ChildSpec>, BootstrapError> {
     let mut children = vec![ChildSpec::Storage(store.clone())];
     if config.control_backend == ControlBackend::RaftActor {
@@ -343,12 +365,68 @@ fn supervised_children(
             resolver,
         }));
     }
+    let ticket_peers = match config.ticket()? {
+        Some(ticket) => {
+            ticket.bootstrap().iter().filter(|(id, _)| *id != config.node_id).cloned().collect()
+        }
+        None => Vec::new(),
+    };
     children.push(ChildSpec::Discovery(DiscoveryActorArgs {
         peers: network.peer_book().clone(),
         manual_peers: config.peers.clone(),
+        ticket_peers,
+        gossip,
     }));
     children.push(ChildSpec::NodeControl(NodeControlArgs { report: report.clone() }));
     Ok(children)
+}
+
+/// Gossip discovery's parts, when enabled: the gossip instance (the caller registers it on the
+/// router) and an address lookup on the endpoint through which gossip dials peers by id.
+fn gossip_args(
+    config: &ClusterBootstrapConfig,
+    endpoint: &Endpoint,
+    peers: &PeerBook,
+    shared: &SharedRaft,
+    api_addr: Arc<OnceLock<SocketAddr>>,
+    counters: &GossipCounters,
+) -> Option<GossipArgs> {
+    if !config.iroh.enable_gossip {
+        return None;
+    }
+    let address_lookup = MemoryLookup::new();
+    match endpoint.address_lookup() {
+        Ok(lookups) => lookups.add(address_lookup.clone()),
+        Err(error) => {
+            tracing::warn!(%error, "gossip discovery does not run: the endpoint is closed");
+            return None;
+        }
+    }
+    Some(GossipArgs {
+        gossip: Gossip::builder().spawn(endpoint.clone()),
+        endpoint: endpoint.clone(),
+        node_id: config.node_id,
+        topic: cluster_topic(&config.cookie),
+        interval: Duration::from_millis(config.iroh.gossip_interval_ms),
+        peers: peers.clone(),
+        address_lookup,
+        api_addr,
+        members: members_view(shared.clone()),
+        counters: counters.clone(),
+    })
+}
+
+/// The current membership's `(node id, endpoint id)` pairs, empty while no Raft runs.
+fn members_view(shared: SharedRaft) -> MembersView {
+    Arc::new(move || {
+        let Some(raft) = shared.get() else { return Vec::new() };
+        let membership_config = raft.metrics().borrow_watched().membership_config.clone();
+        membership_config
+            .membership()
+            .nodes()
+            .filter_map(|(id, info)| Some((*id, info.endpoint_addr.as_ref()?.id)))
+            .collect()
+    })
 }
 
 /// How the node's clients reach its RaftActor (or the deterministic backend).
@@ -369,11 +447,16 @@ fn raft_actor_handle(
 }
 
 /// When the supervisor gives up, the node must stop answering peers too, or they would keep
-/// talking to an endpoint whose Raft is gone.
+/// talking to an endpoint whose Raft is gone. A requested shutdown (no error) is left to
+/// [`BootstrapHandle::shutdown`], which waits for the router to close the endpoint: a second,
+/// concurrent `Router::shutdown` returns at once, and the handle would then drop an endpoint
+/// that is still closing (gossip's handler takes a moment to leave its topics).
 fn stop_serving_when_stopped(mut status: watch::Receiver<NodeStatus>, router: Router) {
     tokio::spawn(async move {
-        let _ = status.wait_for(|s| matches!(s, NodeStatus::Stopped { .. })).await;
-        let _ = router.shutdown().await;
+        let failed = |s: &NodeStatus| matches!(s, NodeStatus::Stopped { error: Some(_) });
+        if status.wait_for(failed).await.is_ok() {
+            let _ = router.shutdown().await;
+        }
     });
 }
 
@@ -381,8 +464,6 @@ fn stop_serving_when_stopped(mut status: watch::Receiver<NodeStatus>, router: Ro
 fn log_discovery_caveats(config: &ClusterBootstrapConfig) {
     let iroh = &config.iroh;
     let unsupported: Vec<&str> = [
-        (iroh.enable_gossip, "gossip"),
-        (iroh.gossip_ticket.is_some(), "ticket"),
         (iroh.enable_mdns, "mDNS"),
         (iroh.enable_dns_discovery, "DNS"),
         (iroh.enable_pkarr, "pkarr"),
@@ -393,7 +474,7 @@ fn log_discovery_caveats(config: &ClusterBootstrapConfig) {
     if !unsupported.is_empty() {
         tracing::info!(
             "discovery methods {unsupported:?} are configured but not implemented yet; \
-             peers come from --peers / add_peer and the Raft membership"
+             peers come from manual peers, the ticket, gossip and the Raft membership"
         );
     }
 }

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::api::NodeId;
-use crate::limits::{ELECTION_TIMEOUT_MS_MAX, HEARTBEAT_INTERVAL_MS_MIN};
+use crate::discovery::{ClusterTicket, TicketError, cluster_topic};
+use crate::limits::{
+    ELECTION_TIMEOUT_MS_MAX, GOSSIP_INTERVAL_MS_DEFAULT, GOSSIP_INTERVAL_MS_MAX,
+    GOSSIP_INTERVAL_MS_MIN, HEARTBEAT_INTERVAL_MS_MIN,
+};
 
 /// Which implementation serves the node's control and data planes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,8 +33,13 @@ pub struct IrohConfig {
     pub relay_url: Option<String>,
     /// Broadcast signed gossip announcements (default: true).
     pub enable_gossip: bool,
-    /// A cluster ticket (`aspen…`) to join the gossip topic through.
+    /// A cluster ticket (`aspen…`) to join the gossip topic through: its bootstrap peers enter
+    /// the peer book (source `Ticket`) and gossip joins through them. Its topic must be this
+    /// cluster's (the same cookie).
     pub gossip_ticket: Option<String>,
+    /// Milliseconds between two gossip announcements of this node (default: 10 000, as in the
+    /// seed). A node also announces itself whenever a gossip neighbour comes up.
+    pub gossip_interval_ms: u64,
     /// Discover peers on the LAN with mDNS (default: true).
     pub enable_mdns: bool,
     /// Resolve peers through DNS (default: false).
@@ -54,6 +63,7 @@ impl Default for IrohConfig {
             relay_url: None,
             enable_gossip: true,
             gossip_ticket: None,
+            gossip_interval_ms: GOSSIP_INTERVAL_MS_DEFAULT,
             enable_mdns: true,
             enable_dns_discovery: false,
             dns_discovery_url: None,
@@ -186,6 +196,7 @@ impl ClusterBootstrapConfig {
             url.parse::<iroh::RelayUrl>()
                 .map_err(|e| config_error("iroh.relay_url", format!("not a URL: {e}")))?;
         }
+        self.validate_gossip()?;
         if self.peers.len() > crate::limits::PEERS_MAX {
             return Err(config_error(
                 "peers",
@@ -196,6 +207,37 @@ impl ClusterBootstrapConfig {
             crate::discovery::parse_peer(peer).map_err(|reason| config_error("peers", reason))?;
         }
         Ok(())
+    }
+}
+
+impl ClusterBootstrapConfig {
+    /// The gossip interval is within its bounds, and the ticket (if any) decodes and belongs to
+    /// this cluster's cookie.
+    fn validate_gossip(&self) -> Result<(), ConfigError> {
+        let interval = self.iroh.gossip_interval_ms;
+        if !(GOSSIP_INTERVAL_MS_MIN..=GOSSIP_INTERVAL_MS_MAX).contains(&interval) {
+            return Err(config_error(
+                "iroh.gossip_interval_ms",
+                format!("must be between {GOSSIP_INTERVAL_MS_MIN} and {GOSSIP_INTERVAL_MS_MAX}"),
+            ));
+        }
+        self.ticket().map(|_| ())
+    }
+
+    /// The cluster ticket the node joins with, checked against the cookie.
+    pub fn ticket(&self) -> Result<Option<ClusterTicket>, ConfigError> {
+        let Some(text) = &self.iroh.gossip_ticket else { return Ok(None) };
+        let field = "iroh.gossip_ticket";
+        let ticket: ClusterTicket =
+            text.trim().parse().map_err(|e: TicketError| config_error(field, e.to_string()))?;
+        if ticket.topic() != cluster_topic(&self.cookie) {
+            return Err(config_error(
+                field,
+                "it belongs to a cluster with another cookie; start this node with that \
+                 cluster's cookie",
+            ));
+        }
+        Ok(Some(ticket))
     }
 }
 
@@ -258,6 +300,23 @@ mod tests {
                 "iroh.secret_key",
             ),
             (ClusterBootstrapConfig { peers: vec!["x@y".into()], ..base() }, "peers"),
+            (
+                ClusterBootstrapConfig {
+                    iroh: IrohConfig { gossip_interval_ms: 1, ..Default::default() },
+                    ..base()
+                },
+                "iroh.gossip_interval_ms",
+            ),
+            (
+                ClusterBootstrapConfig {
+                    iroh: IrohConfig {
+                        gossip_ticket: Some("aspenxyz".into()),
+                        ..Default::default()
+                    },
+                    ..base()
+                },
+                "iroh.gossip_ticket",
+            ),
         ];
         for (config, field) in cases {
             let error = config.validate().unwrap_err();

@@ -1,13 +1,16 @@
 //! The DiscoveryActor: feeds the peer book.
 //!
-//! On start it records the manual peers of the configuration (so a restarted actor restores
-//! them), and it takes peers added at run time. Later discovery methods (gossip, mDNS,
-//! DNS/pkarr) run under this actor too, so that their failures are supervised.
+//! On start it records the manual peers of the configuration and the bootstrap peers of its
+//! cluster ticket (so a restarted actor restores them), starts gossip discovery when it is
+//! enabled, and takes peers added at run time. The gossip task belongs to the actor's state:
+//! when the actor stops or crashes the task is aborted, and the supervisor's restart starts it
+//! again, so gossip is supervised with the rest of discovery.
 
 use iroh::EndpointAddr;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorMessage;
 
+use super::gossip::{self, GossipArgs, GossipTask};
 use super::{PeerBook, PeerBookFull, PeerEntry, PeerSource, parse_peer};
 use crate::api::NodeId;
 
@@ -27,6 +30,17 @@ pub struct DiscoveryActorArgs {
     pub peers: PeerBook,
     /// Manual peer specifications from the configuration (already validated).
     pub manual_peers: Vec<String>,
+    /// The bootstrap peers of the node's cluster ticket, without the node itself.
+    pub ticket_peers: Vec<(NodeId, EndpointAddr)>,
+    /// Gossip discovery, when enabled.
+    pub gossip: Option<GossipArgs>,
+}
+
+/// The DiscoveryActor's state.
+pub struct DiscoveryState {
+    peers: PeerBook,
+    /// Kept for its `Drop`: the task stops with the actor.
+    _gossip: Option<GossipTask>,
 }
 
 /// The DiscoveryActor.
@@ -34,14 +48,14 @@ pub struct DiscoveryActor;
 
 impl Actor for DiscoveryActor {
     type Msg = DiscoveryActorMessage;
-    type State = PeerBook;
+    type State = DiscoveryState;
     type Arguments = DiscoveryActorArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
         args: DiscoveryActorArgs,
-    ) -> Result<PeerBook, ActorProcessingErr> {
+    ) -> Result<DiscoveryState, ActorProcessingErr> {
         for spec in &args.manual_peers {
             let (node_id, addr) = parse_peer(spec)?;
             if addr.addrs.is_empty() {
@@ -53,21 +67,25 @@ impl Actor for DiscoveryActor {
             }
             args.peers.add(node_id, addr, PeerSource::Manual)?;
         }
-        Ok(args.peers)
+        for (node_id, addr) in &args.ticket_peers {
+            args.peers.add(*node_id, addr.clone(), PeerSource::Ticket)?;
+        }
+        let gossip = args.gossip.map(gossip::spawn);
+        Ok(DiscoveryState { peers: args.peers, _gossip: gossip })
     }
 
     async fn handle(
         &self,
         _myself: ActorRef<Self::Msg>,
         message: Self::Msg,
-        peers: &mut PeerBook,
+        state: &mut DiscoveryState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
             DiscoveryActorMessage::AddPeer(node_id, addr, reply) => {
-                let _ = reply.send(peers.add(node_id, addr, PeerSource::Manual));
+                let _ = reply.send(state.peers.add(node_id, addr, PeerSource::Manual));
             }
             DiscoveryActorMessage::ListPeers(reply) => {
-                let _ = reply.send(peers.list());
+                let _ = reply.send(state.peers.list());
             }
         }
         Ok(())

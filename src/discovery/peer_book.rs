@@ -1,8 +1,22 @@
 //! The peer book: which iroh endpoint each Raft node id is reached at, and how we learned it.
 //!
-//! Every discovery method writes here; the Raft network reads from here when it dials a node
-//! that the membership does not give a usable address for, and the Raft RPC server consults it
-//! to decide who may call. It is bounded by `PEERS_MAX`.
+//! Every discovery method writes here; the Raft network reads from here when it dials a node,
+//! the control plane takes a learner's endpoint (and API address) from here when only its node
+//! id is given, and the Raft RPC server consults it to decide who may call. It is bounded by
+//! `PEERS_MAX`, and by `GOSSIP_PEERS_MAX` for peers that only gossip vouches for.
+//!
+//! Two questions are kept apart:
+//! - **Who is node N?** (the binding node id → endpoint id). An operator (manual peers, a
+//!   ticket) or the replicated membership may set or change it. Gossip may only claim an id
+//!   nobody holds yet; a claim for an id bound to another endpoint is refused as a conflict,
+//!   because an announcement proves who holds an endpoint key, not which node id it is.
+//! - **Where is it now?** (the addresses). A manual entry's addresses are the operator's word
+//!   and stay; otherwise the freshest source supplies them: a signed announcement beats the
+//!   snapshot in a ticket or a membership record.
+//!
+//! A peer an operator named (manually or through a ticket) stays `operator_named` when gossip
+//! later refreshes it; only such peers may call this node's Raft RPC before the membership
+//! names them.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -12,15 +26,36 @@ use iroh::{EndpointAddr, EndpointId};
 use serde::{Deserialize, Serialize};
 
 use crate::api::NodeId;
-use crate::limits::PEERS_MAX;
+use crate::limits::{GOSSIP_PEERS_MAX, PEERS_MAX};
 
-/// How a peer became known.
+/// How a peer became known (for an entry: the method that last supplied its addresses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum PeerSource {
     /// Given by the operator (`--peers`, `add_peer`, `POST /add-peer`).
     Manual,
     /// Taken from the replicated Raft membership.
     Membership,
+    /// A bootstrap peer of the cluster ticket the node was started with (`--ticket`).
+    Ticket,
+    /// A signed gossip announcement by the peer itself.
+    Gossip,
+}
+
+impl PeerSource {
+    /// How much this source's addresses are worth against another's for the same endpoint:
+    /// the operator's word first, then a fresh signed announcement, then snapshots.
+    fn address_rank(self) -> u8 {
+        match self {
+            PeerSource::Manual => 3,
+            PeerSource::Gossip => 2,
+            PeerSource::Ticket | PeerSource::Membership => 1,
+        }
+    }
+
+    /// True for the sources an operator controls.
+    fn is_operator(self) -> bool {
+        matches!(self, PeerSource::Manual | PeerSource::Ticket)
+    }
 }
 
 /// One known peer.
@@ -30,8 +65,15 @@ pub struct PeerEntry {
     pub node_id: NodeId,
     /// Where its iroh endpoint is reached.
     pub endpoint_addr: EndpointAddr,
-    /// How we learned it.
+    /// How we learned the addresses above.
     pub source: PeerSource,
+    /// Where its HTTP API is served (`host:port`), as it announced; `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_addr: Option<String>,
+    /// True when an operator named this peer (manually or in a ticket): it may call Raft RPC
+    /// before the membership names it.
+    #[serde(default)]
+    pub operator_named: bool,
     /// When it was last added or confirmed, in milliseconds since the Unix epoch.
     pub last_seen_unix_ms: u64,
 }
@@ -40,6 +82,22 @@ pub struct PeerEntry {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the peer book already holds {PEERS_MAX} peers")]
 pub struct PeerBookFull;
+
+/// Why a gossip announcement did not enter the peer book.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerRefused {
+    /// The book holds `PEERS_MAX` peers, or `GOSSIP_PEERS_MAX` that only gossip vouches for.
+    #[error("the peer book holds as many peers as it takes from gossip")]
+    Full,
+    /// The node id is bound to another endpoint, or the endpoint to another node id.
+    #[error("node {node_id} or endpoint {endpoint} is already bound to another peer")]
+    Conflict {
+        /// The node id claimed.
+        node_id: NodeId,
+        /// The endpoint that claimed it.
+        endpoint: EndpointId,
+    },
+}
 
 /// A node's peer book; clones share the same book.
 #[derive(Debug, Clone, Default)]
@@ -51,37 +109,81 @@ fn unix_ms_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// What one source says about one peer.
+struct Claim {
+    node_id: NodeId,
+    endpoint_addr: EndpointAddr,
+    source: PeerSource,
+    api_addr: Option<String>,
+}
+
 impl PeerBook {
     /// An empty book.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Records (or refreshes) `node_id` at `endpoint_addr`. A manual entry is never replaced by
-    /// one learned another way, because the operator's word wins over discovery.
+    /// Records (or refreshes) `node_id` at `endpoint_addr`, learned from `source` (any but
+    /// `Gossip`, see [`PeerBook::add_announced`]). A manual entry is never replaced by one
+    /// learned another way, because the operator's word wins over discovery.
     pub fn add(
         &self,
         node_id: NodeId,
         endpoint_addr: EndpointAddr,
         source: PeerSource,
     ) -> Result<(), PeerBookFull> {
+        let claim = Claim { node_id, endpoint_addr, source, api_addr: None };
+        match self.record(claim) {
+            Ok(()) | Err(PeerRefused::Conflict { .. }) => Ok(()),
+            Err(PeerRefused::Full) => Err(PeerBookFull),
+        }
+    }
+
+    /// Records what a verified announcement says: `node_id` is at `endpoint_addr` and serves
+    /// its API at `api_addr`. Refused when the node id or the endpoint is bound to another
+    /// peer, or when the book holds as many gossip-only peers as it takes.
+    pub fn add_announced(
+        &self,
+        node_id: NodeId,
+        endpoint_addr: EndpointAddr,
+        api_addr: Option<String>,
+    ) -> Result<(), PeerRefused> {
+        self.record(Claim { node_id, endpoint_addr, source: PeerSource::Gossip, api_addr })
+    }
+
+    fn record(&self, claim: Claim) -> Result<(), PeerRefused> {
         let mut peers = self.peers.write().unwrap_or_else(|e| e.into_inner());
-        if !peers.contains_key(&node_id) && peers.len() >= PEERS_MAX {
-            return Err(PeerBookFull);
+        let gossip = claim.source == PeerSource::Gossip;
+        let endpoint = claim.endpoint_addr.id;
+        let conflict = PeerRefused::Conflict { node_id: claim.node_id, endpoint };
+        if gossip
+            && peers.values().any(|e| e.endpoint_addr.id == endpoint && e.node_id != claim.node_id)
+        {
+            return Err(conflict);
         }
-        let last_seen_unix_ms = unix_ms_now();
-        match peers.get_mut(&node_id) {
-            Some(entry) if entry.source == PeerSource::Manual && source != PeerSource::Manual => {
-                entry.last_seen_unix_ms = last_seen_unix_ms;
+        let now = unix_ms_now();
+        match peers.get_mut(&claim.node_id) {
+            Some(entry) if entry.endpoint_addr.id == endpoint => {
+                refresh(entry, claim, now);
+                Ok(())
             }
-            _ => {
-                peers.insert(
-                    node_id,
-                    PeerEntry { node_id, endpoint_addr, source, last_seen_unix_ms },
-                );
+            Some(_) if gossip => Err(conflict),
+            Some(entry) => {
+                // Only the operator rebinds a node id the operator named.
+                if claim.source == PeerSource::Manual || !entry.operator_named {
+                    *entry = new_entry(claim, now);
+                }
+                Ok(())
+            }
+            None => {
+                let gossip_only = peers.values().filter(|e| !e.operator_named).count();
+                if peers.len() >= PEERS_MAX || (gossip && gossip_only >= GOSSIP_PEERS_MAX) {
+                    return Err(PeerRefused::Full);
+                }
+                peers.insert(claim.node_id, new_entry(claim, now));
+                Ok(())
             }
         }
-        Ok(())
     }
 
     /// The endpoint address of `node_id`, if known.
@@ -90,10 +192,22 @@ impl PeerBook {
         peers.get(&node_id).map(|entry| entry.endpoint_addr.clone())
     }
 
+    /// The HTTP API address `node_id` announced, if any.
+    pub fn api_addr(&self, node_id: NodeId) -> Option<String> {
+        let peers = self.peers.read().unwrap_or_else(|e| e.into_inner());
+        peers.get(&node_id).and_then(|entry| entry.api_addr.clone())
+    }
+
     /// The node id known for an endpoint id, if any.
     pub fn node_of(&self, endpoint_id: &EndpointId) -> Option<NodeId> {
         let peers = self.peers.read().unwrap_or_else(|e| e.into_inner());
         peers.values().find(|entry| entry.endpoint_addr.id == *endpoint_id).map(|e| e.node_id)
+    }
+
+    /// True when an operator named the peer at `endpoint_id` (manually or in a ticket).
+    pub fn is_operator_named(&self, endpoint_id: &EndpointId) -> bool {
+        let peers = self.peers.read().unwrap_or_else(|e| e.into_inner());
+        peers.values().any(|entry| entry.operator_named && entry.endpoint_addr.id == *endpoint_id)
     }
 
     /// Every known peer, sorted by node id.
@@ -113,6 +227,34 @@ impl PeerBook {
     }
 }
 
+fn new_entry(claim: Claim, now: u64) -> PeerEntry {
+    PeerEntry {
+        node_id: claim.node_id,
+        endpoint_addr: claim.endpoint_addr,
+        operator_named: claim.source.is_operator(),
+        source: claim.source,
+        api_addr: claim.api_addr,
+        last_seen_unix_ms: now,
+    }
+}
+
+/// Another word about the same endpoint: the better-ranked source supplies the addresses (an
+/// entry without addresses takes any), and what is known for sure is kept.
+fn refresh(entry: &mut PeerEntry, claim: Claim, now: u64) {
+    let takes_addresses = !claim.endpoint_addr.addrs.is_empty()
+        && (entry.endpoint_addr.addrs.is_empty()
+            || claim.source.address_rank() >= entry.source.address_rank());
+    if takes_addresses {
+        entry.endpoint_addr = claim.endpoint_addr;
+        entry.source = claim.source;
+    }
+    entry.operator_named |= claim.source.is_operator();
+    if claim.api_addr.is_some() {
+        entry.api_addr = claim.api_addr;
+    }
+    entry.last_seen_unix_ms = now;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +262,12 @@ mod tests {
     fn addr(seed: u8) -> EndpointAddr {
         let key = iroh::SecretKey::from_bytes(&[seed; 32]);
         EndpointAddr::new(key.public())
+    }
+
+    fn addr_at(seed: u8, port: u16) -> EndpointAddr {
+        let mut addr = addr(seed);
+        addr.addrs.insert(iroh::TransportAddr::Ip(([127, 0, 0, 1], port).into()));
+        addr
     }
 
     #[test]
@@ -133,6 +281,61 @@ mod tests {
     }
 
     #[test]
+    fn gossip_refreshes_addresses_but_never_rebinds_a_node_id() {
+        let book = PeerBook::new();
+        book.add(2, addr_at(2, 4000), PeerSource::Ticket).unwrap();
+        assert!(book.is_operator_named(&addr(2).id));
+        // The node itself announces a new address and its API: the fresher word wins, and it
+        // stays operator-named.
+        book.add_announced(2, addr_at(2, 5000), Some("127.0.0.1:8082".into())).unwrap();
+        let entry = &book.list()[0];
+        assert_eq!(
+            (entry.source, entry.endpoint_addr.clone()),
+            (PeerSource::Gossip, addr_at(2, 5000))
+        );
+        assert_eq!(book.api_addr(2).as_deref(), Some("127.0.0.1:8082"));
+        assert!(book.is_operator_named(&addr(2).id));
+        // Another endpoint claiming node 2, or node 2's endpoint claiming another id: refused.
+        let conflict = book.add_announced(2, addr_at(9, 1), None).unwrap_err();
+        assert!(matches!(conflict, PeerRefused::Conflict { node_id: 2, .. }));
+        assert!(book.add_announced(3, addr_at(2, 1), None).is_err());
+        assert_eq!(book.get(2), Some(addr_at(2, 5000)));
+        // A gossip-only peer may not call Raft RPC; the ticket re-read on restart does not
+        // take back fresher addresses.
+        book.add_announced(4, addr_at(4, 1), None).unwrap();
+        assert!(!book.is_operator_named(&addr(4).id));
+        book.add(2, addr_at(2, 4000), PeerSource::Ticket).unwrap();
+        assert_eq!(book.get(2), Some(addr_at(2, 5000)));
+    }
+
+    #[test]
+    fn a_manual_peer_without_addresses_takes_them_from_gossip() {
+        let book = PeerBook::new();
+        book.add(2, addr(2), PeerSource::Manual).unwrap();
+        book.add_announced(2, addr_at(2, 4000), Some("h:1".into())).unwrap();
+        let entry = &book.list()[0];
+        assert_eq!(
+            (entry.source, entry.endpoint_addr.clone()),
+            (PeerSource::Gossip, addr_at(2, 4000))
+        );
+        assert_eq!(entry.api_addr.as_deref(), Some("h:1"));
+        assert!(entry.operator_named);
+        // Its addresses came from gossip, so fresher gossip moves them.
+        book.add_announced(2, addr_at(2, 5000), None).unwrap();
+        assert_eq!(book.get(2), Some(addr_at(2, 5000)));
+        // Addresses the operator gives stay, whatever gossip says.
+        book.add(2, addr_at(2, 6000), PeerSource::Manual).unwrap();
+        book.add_announced(2, addr_at(2, 7000), None).unwrap();
+        assert_eq!(book.get(2), Some(addr_at(2, 6000)));
+        assert_eq!(book.api_addr(2).as_deref(), Some("h:1"));
+        // Only the operator rebinds an id the operator named.
+        book.add(2, addr(9), PeerSource::Membership).unwrap();
+        assert_eq!(book.get(2), Some(addr_at(2, 6000)));
+        book.add(2, addr(8), PeerSource::Manual).unwrap();
+        assert_eq!(book.get(2), Some(addr(8)));
+    }
+
+    #[test]
     fn the_book_is_bounded() {
         let book = PeerBook::new();
         for id in 0..PEERS_MAX as u64 {
@@ -142,5 +345,22 @@ mod tests {
         // Refreshing a known peer still works when the book is full.
         book.add(0, addr(3), PeerSource::Manual).unwrap();
         assert_eq!(book.len(), PEERS_MAX);
+    }
+
+    #[test]
+    fn gossip_alone_fills_only_part_of_the_book() {
+        let book = PeerBook::new();
+        let key = |id: u64| {
+            let mut bytes = [0u8; 32];
+            bytes[..8].copy_from_slice(&id.to_le_bytes());
+            EndpointAddr::new(iroh::SecretKey::from_bytes(&bytes).public())
+        };
+        for id in 0..GOSSIP_PEERS_MAX as u64 {
+            book.add_announced(id, key(id), None).unwrap();
+        }
+        let over = GOSSIP_PEERS_MAX as u64;
+        assert_eq!(book.add_announced(over, key(over), None), Err(PeerRefused::Full));
+        book.add(over, key(over), PeerSource::Manual).unwrap();
+        assert_eq!(book.len(), GOSSIP_PEERS_MAX + 1);
     }
 }

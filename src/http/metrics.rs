@@ -1,8 +1,8 @@
 //! `GET /metrics`: the node's numbers in the Prometheus text exposition format (0.0.4).
 //!
 //! The handler gathers a [`MetricsSnapshot`] (Raft's metrics watch, the data-path counters, the
-//! peer book, the supervision report, the Raft RPC server's counters) and [`render`] turns it
-//! into text. Rendering is a plain function, tested without a node.
+//! peer book, the supervision report, the Raft RPC server's counters, the gossip counters) and
+//! [`render`] turns it into text. Rendering is a plain function, tested without a node.
 //!
 //! Caveats: no histograms (request latencies) yet, and no node id label: Prometheus adds the
 //! scrape target as `instance` itself.
@@ -12,6 +12,7 @@ use std::fmt::Write;
 use openraft::ServerState;
 
 use crate::api::NodeId;
+use crate::discovery::{DropReason, GossipCounts};
 use crate::raft::{DataPathCounts, RaftMetrics};
 
 /// The content type of the text exposition format.
@@ -63,6 +64,8 @@ pub struct MetricsSnapshot {
     pub rpc_accepted_connections: u64,
     /// Raft RPC connections refused by the access policy.
     pub rpc_refused_connections: u64,
+    /// Gossip announcements sent, accepted and dropped.
+    pub gossip: GossipCounts,
 }
 
 const SERVER_STATES: [(ServerState, &str); 5] = [
@@ -118,7 +121,41 @@ pub fn render(snapshot: &MetricsSnapshot) -> String {
     for (name, help, value) in rpc {
         page.family(name, "counter", help, [(String::new(), value.to_string())]);
     }
+    render_gossip(&mut page, &snapshot.gossip);
     page.text
+}
+
+fn render_gossip(page: &mut Page, gossip: &GossipCounts) {
+    let counters = [
+        (
+            "aspen_gossip_announcements_sent_total",
+            "Signed announcements of this node handed to gossip.",
+            gossip.sent,
+        ),
+        (
+            "aspen_gossip_announcements_accepted_total",
+            "Announcements of peers verified and recorded in the peer book.",
+            gossip.accepted,
+        ),
+        (
+            "aspen_gossip_lagged_total",
+            "Times the gossip receiver fell behind and missed messages.",
+            gossip.lagged,
+        ),
+    ];
+    for (name, help, value) in counters {
+        page.family(name, "counter", help, [(String::new(), value.to_string())]);
+    }
+    let dropped = DropReason::ALL
+        .iter()
+        .map(|reason| (label("reason", reason.label()), gossip.dropped(*reason).to_string()));
+    page.family(
+        "aspen_gossip_messages_dropped_total",
+        "counter",
+        "Gossip messages dropped, by reason (malformed, bad_signature, wrong_topic, replayed, \
+         stale, conflict, full).",
+        dropped,
+    );
 }
 
 fn render_raft(page: &mut Page, raft: &RaftGauges) {
@@ -188,6 +225,14 @@ mod tests {
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
     }
 
+    fn gossip_counts() -> GossipCounts {
+        let counters = crate::discovery::GossipCounters::default();
+        counters.record_sent();
+        counters.record_drop(DropReason::BadSignature);
+        counters.record_drop(DropReason::BadSignature);
+        counters.snapshot()
+    }
+
     #[test]
     fn a_leader_renders_every_family_with_help_and_type() {
         let snapshot = MetricsSnapshot {
@@ -204,6 +249,7 @@ mod tests {
             actor_restarts: vec![("raft".into(), 1), ("storage".into(), 0)],
             rpc_accepted_connections: 4,
             rpc_refused_connections: 1,
+            gossip: gossip_counts(),
         };
         let page = render(&snapshot);
         let expected = [
@@ -222,6 +268,9 @@ mod tests {
             ("aspen_peers_known", "2"),
             ("aspen_actor_restarts_total{actor=\"raft\"}", "1"),
             ("aspen_rpc_refused_connections_total", "1"),
+            ("aspen_gossip_announcements_sent_total", "1"),
+            ("aspen_gossip_messages_dropped_total{reason=\"bad_signature\"}", "2"),
+            ("aspen_gossip_messages_dropped_total{reason=\"replayed\"}", "0"),
         ];
         for (series, value) in expected {
             assert_eq!(sample(&page, series).as_deref(), Some(value), "{series} in\n{page}");

@@ -14,7 +14,9 @@ use utoipa::ToSchema;
 pub struct ClusterNode {
     /// The node's Raft id.
     id: u64,
-    /// Where the node's API is served (for example its HTTP address).
+    /// Where the node's API is served (for example its HTTP address); absent or empty when
+    /// adding a learner means "as the peer announced it".
+    #[schema(required = false)]
     addr: String,
     /// The node's iroh endpoint: an endpoint id, or endpoint address JSON; absent or `null`
     /// means "look it up in the peer book".
@@ -149,6 +151,10 @@ pub enum PeerSource {
     Manual,
     /// Taken from the replicated Raft membership.
     Membership,
+    /// A bootstrap peer of the node's cluster ticket.
+    Ticket,
+    /// A signed gossip announcement by the peer itself.
+    Gossip,
 }
 
 /// One known peer.
@@ -159,8 +165,13 @@ pub struct PeerEntry {
     /// Its iroh endpoint address: `{"id": "<endpoint id>", "addrs": [...]}`.
     #[schema(value_type = Object)]
     endpoint_addr: (),
-    /// How it became known.
+    /// How the addresses above became known.
     source: PeerSource,
+    /// Where its HTTP API is served (`host:port`), as it announced; absent when unknown.
+    api_addr: Option<String>,
+    /// True when an operator named the peer (manually or in a ticket): it may call Raft RPC
+    /// before the membership names it.
+    operator_named: bool,
     /// When it was last added or confirmed, in milliseconds since the Unix epoch.
     last_seen_unix_ms: u64,
 }
@@ -251,7 +262,9 @@ mod tests {
         let entry = crate::discovery::PeerEntry {
             node_id: 2,
             endpoint_addr: iroh::EndpointAddr::new(key.public()),
-            source: crate::discovery::PeerSource::Manual,
+            source: crate::discovery::PeerSource::Gossip,
+            api_addr: Some("127.0.0.1:8080".into()),
+            operator_named: false,
             last_seen_unix_ms: 0,
         };
         assert_mirrors::<super::PeerEntry>(&entry, "PeerEntry");

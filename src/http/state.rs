@@ -10,7 +10,7 @@ use super::error::ApiError;
 use crate::api::NodeId;
 use crate::cluster::node_control::SupervisionReport;
 use crate::cluster::{ControlBackend, NodeStatus};
-use crate::discovery::PeerBook;
+use crate::discovery::{GossipCounters, PeerBook};
 use crate::raft::network::RaftRpcServer;
 use crate::raft::{KvClient, RaftActorHandle, RaftControlClient};
 
@@ -36,6 +36,8 @@ pub struct HttpState {
     pub supervision_report: SupervisionReport,
     /// The Raft RPC server, for its connection counters.
     pub rpc_server: RaftRpcServer,
+    /// Gossip discovery's counters.
+    pub gossip_counters: GossipCounters,
     /// Whether the node runs.
     pub status: watch::Receiver<NodeStatus>,
     /// The address the HTTP server actually listens on, once bound.

@@ -35,7 +35,8 @@ pub struct MemberResolver {
 
 impl MemberResolver {
     /// The membership record for `node`: its endpoint from `raft_addr`, else this node's own
-    /// (for itself), else the peer book.
+    /// (for itself), else the peer book; its API address from `addr`, else the peer book (as
+    /// the node announced it).
     pub fn member_info(&self, node: &ClusterNode) -> Result<RaftMemberInfo, ControlPlaneError> {
         let endpoint_addr = match &node.raft_addr {
             Some(text) => parse_endpoint(text)
@@ -48,7 +49,11 @@ impl MemberResolver {
                 ))
             })?,
         };
-        Ok(RaftMemberInfo { api_addr: node.addr.clone(), endpoint_addr: Some(endpoint_addr) })
+        let api_addr = match node.addr.as_str() {
+            "" => self.peers.api_addr(node.id).unwrap_or_default(),
+            addr => addr.to_owned(),
+        };
+        Ok(RaftMemberInfo { api_addr, endpoint_addr: Some(endpoint_addr) })
     }
 }
 

@@ -103,6 +103,16 @@ impl NodeSpec {
         args
     }
 
+    /// The node's flags with gossip on, announcing every `interval_ms`, joining through
+    /// `ticket` if given, and no manual peers.
+    pub fn gossip_args(&self, interval_ms: u64, ticket: Option<&str>) -> Vec<String> {
+        let mut args: Vec<String> =
+            self.args(&[]).into_iter().filter(|a| a != "--disable-gossip").collect();
+        args.push(format!("--gossip-interval-ms={interval_ms}"));
+        args.extend(ticket.map(|ticket| format!("--ticket={ticket}")));
+        args
+    }
+
     /// The node's flags without `--iroh-secret-key` and without peers: the node makes its key
     /// on first start and keeps it in its data dir, and learns its peers at run time.
     pub fn args_with_stored_key(&self) -> Vec<String> {
@@ -312,6 +322,13 @@ pub fn node_refusal(args: &[&str], env: &[(&str, &str)]) -> CliRun {
         stdout: String::from_utf8_lossy(&output.stdout).trim_end().to_string(),
         stderr: String::from_utf8_lossy(&output.stderr).trim_end().to_string(),
     }
+}
+
+/// The value of one sample (`name` with its labels, e.g. `x_total{reason="a"}`) on a node's
+/// `GET /metrics` page, if the node answers and shows it.
+pub fn metric(node: &NodeProcess, series: &str) -> Option<u64> {
+    let page = node.client().get_text("/metrics").ok()?;
+    page.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// Polls `condition` every 50 ms until it returns `Some` or `timeout` passes; panics saying

@@ -117,7 +117,8 @@ pub enum ClusterCommand {
     AddLearner {
         /// The learner's node id.
         id: NodeId,
-        /// The learner's HTTP API address, shown to clients (default: empty).
+        /// The learner's HTTP API address, shown to clients (default: the address the learner
+        /// announced over gossip, else empty).
         #[arg(long, value_name = "ADDR")]
         addr: Option<String>,
         /// The learner's iroh endpoint: id or address JSON (default: from the node's peers).

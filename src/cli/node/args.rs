@@ -30,9 +30,12 @@ file, then the defaults.\nOn start the node prints one line to stdout: `aspen-no
 node_id=.. http=.. endpoint_id=.. ractor_port=.. endpoint_addr=..`; logs go to stderr \
 (RUST_LOG, default info).\nExit codes: 0 stopped cleanly after SIGTERM/SIGINT, 1 the node \
 failed or stopped on its own, 2 bad flag, variable or config file (nothing was started).\n\
-Not implemented yet: gossip, mDNS, DNS discovery and pkarr. Their flags are accepted and \
-checked, and the node says at startup that it does not run them; peers come from --peers, \
---ticket, POST /add-peer and the Raft membership."
+Discovery: peers come from --peers, POST /add-peer, the bootstrap peers of --ticket, and \
+gossip: every node announces itself, signed with its endpoint key, on a topic derived from \
+the cookie, every --gossip-interval-ms; GET /peers lists what the node knows and how. A node \
+joins gossip through a ticket's bootstrap peers or its manual peers. Not implemented yet: \
+mDNS, DNS discovery and pkarr; their flags are accepted and checked, and the node says at \
+startup that it does not run them."
 )]
 pub struct NodeArgs {
     /// TOML file with the ClusterBootstrapConfig fields and an [iroh] table (default: none).
@@ -86,11 +89,14 @@ pub struct NodeArgs {
     /// iroh relay server URL, http:// allowed (default: none, no relay and no internet).
     #[arg(long, env = "ASPEN_RELAY_URL", value_name = "URL")]
     pub relay_url: Option<String>,
-    /// Turn off gossip announcements (default: gossip on).
+    /// Turn off gossip discovery: no announcements sent or heard (default: gossip on).
     #[arg(long, env = "ASPEN_DISABLE_GOSSIP", value_parser = BoolishValueParser::new())]
     pub disable_gossip: bool,
-    /// Cluster ticket (aspen...) from GET /cluster-ticket: adds its bootstrap peers; its cookie
-    /// hash must match --cookie (default: none).
+    /// Milliseconds between two signed gossip announcements of this node (default: 10000).
+    #[arg(long, env = "ASPEN_GOSSIP_INTERVAL_MS", value_name = "MS")]
+    pub gossip_interval_ms: Option<u64>,
+    /// Cluster ticket (aspen...) from GET /cluster-ticket: adds its bootstrap peers and joins
+    /// gossip through them; its cookie hash must match --cookie (default: none).
     #[arg(long, env = "ASPEN_TICKET", value_name = "TICKET")]
     pub ticket: Option<String>,
     /// Turn off mDNS discovery on the LAN (default: mDNS on).

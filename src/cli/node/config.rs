@@ -20,7 +20,7 @@
 use std::path::Path;
 
 use crate::cluster::{ClusterBootstrapConfig, ConfigError};
-use crate::discovery::{ClusterTicket, cluster_topic, endpoint_to_string};
+use crate::discovery::{ClusterTicket, cluster_topic};
 
 use super::args::{NodeArgs, PEERS_ENV};
 
@@ -45,7 +45,7 @@ pub fn load_node_config(
     {
         config.peers = list.split_whitespace().map(str::to_owned).collect();
     }
-    add_ticket_peers(&mut config, args.ticket.is_some())?;
+    check_ticket(&config, args.ticket.is_some())?;
     if config.host.parse::<std::net::IpAddr>().is_err() {
         return Err(NodeConfigError(format!(
             "invalid host (--host): {:?} is not an IP address",
@@ -93,6 +93,7 @@ fn apply_args(config: &mut ClusterBootstrapConfig, args: &NodeArgs) {
         }
     }
     set(&mut iroh.bind_port, &args.iroh_port);
+    set(&mut iroh.gossip_interval_ms, &args.gossip_interval_ms);
     iroh.enable_gossip &= !args.disable_gossip;
     iroh.enable_mdns &= !args.disable_mdns;
     iroh.enable_dns_discovery |= args.enable_dns_discovery;
@@ -102,33 +103,20 @@ fn apply_args(config: &mut ClusterBootstrapConfig, args: &NodeArgs) {
     }
 }
 
-/// Adds the ticket's bootstrap nodes as manual peers, except this node and nodes the operator
-/// already named (an explicit `--peers` entry is more specific than a ticket).
-fn add_ticket_peers(
-    config: &mut ClusterBootstrapConfig,
-    from_flag: bool,
-) -> Result<(), NodeConfigError> {
+/// Checks the ticket here, to name where it came from; the node itself adds its bootstrap
+/// peers to the peer book (source `Ticket`) and joins gossip through them.
+fn check_ticket(config: &ClusterBootstrapConfig, from_flag: bool) -> Result<(), NodeConfigError> {
     let Some(text) = &config.iroh.gossip_ticket else { return Ok(()) };
     let source = if from_flag { "--ticket" } else { "iroh.gossip_ticket" };
     let ticket: ClusterTicket = text
         .trim()
         .parse()
         .map_err(|e| NodeConfigError(format!("invalid ticket ({source}): {e}")))?;
-    let named: Vec<u64> = config
-        .peers
-        .iter()
-        .filter_map(|spec| spec.split_once('@').and_then(|(id, _)| id.trim().parse().ok()))
-        .collect();
     if ticket.topic() != cluster_topic(&config.cookie) {
         return Err(NodeConfigError(format!(
             "invalid ticket ({source}): it belongs to a cluster with another cookie; start this \
              node with that cluster's --cookie"
         )));
-    }
-    for (node_id, addr) in ticket.bootstrap() {
-        if *node_id != config.node_id && !named.contains(node_id) {
-            config.peers.push(format!("{node_id}@{}", endpoint_to_string(addr)));
-        }
     }
     Ok(())
 }
@@ -152,6 +140,7 @@ pub fn flag_for_field(field: &str) -> Option<&'static str> {
         "iroh.bind_port" => "--iroh-port",
         "iroh.relay_url" => "--relay-url",
         "iroh.gossip_ticket" => "--ticket",
+        "iroh.gossip_interval_ms" => "--gossip-interval-ms",
         "iroh.dns_discovery_url" => "--dns-discovery-url",
         "iroh.pkarr_relay_url" => "--pkarr-relay-url",
         "peers" => "--peers",
@@ -279,7 +268,7 @@ mod tests {
     }
 
     #[test]
-    fn a_ticket_adds_its_bootstrap_peers_but_not_this_node() {
+    fn a_ticket_is_kept_for_the_node_and_checked_against_the_cookie() {
         let endpoint = |seed: u8| {
             let mut addr =
                 iroh::EndpointAddr::new(iroh::SecretKey::from_bytes(&[seed; 32]).public());
@@ -293,8 +282,9 @@ mod tests {
         let text = ticket.to_string();
         let config =
             load_node_config(&args(&["--node-id", "1", "--ticket", &text]), no_env).unwrap();
-        assert_eq!(config.peers, [format!("2@{}", endpoint_to_string(&endpoint(2)))]);
+        assert!(config.peers.is_empty(), "ticket peers are not manual peers");
         assert_eq!(config.iroh.gossip_ticket.as_deref(), Some(text.as_str()));
+        assert_eq!(config.ticket().unwrap(), Some(ticket));
         let error =
             load_node_config(&args(&["--cookie", "other", "--ticket", &text]), no_env).unwrap_err();
         assert!(error.0.contains("--ticket") && error.0.contains("cookie"), "{error}");

@@ -117,6 +117,7 @@ pub async fn metrics(State(state): State<HttpState>) -> Response {
             .collect(),
         rpc_accepted_connections: state.rpc_server.accepted_connections(),
         rpc_refused_connections: state.rpc_server.refused_connections(),
+        gossip: state.gossip_counters.snapshot(),
     };
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], metrics::render(&snapshot)).into_response()
 }

@@ -27,8 +27,8 @@
 //! The `aspen-lab` binary wires these together: `validate`, `list`, `check`, `report` and `run`.
 //!
 //! Caveats:
-//! - Network faults are not wired into runs yet: the [`network`] module and the fault format
-//!   exist, but the runner still refuses `network: "netns"`.
+//! - `network: "netns"` needs Linux, root, `ip` and `nft` (and tc netem for delay); a machine
+//!   without them skips such scenarios with the reason instead of running them.
 //! - The history model is a single-key register with string values (read, write, CAS); Aspen's
 //!   multi-key `SetMulti`, `Delete` and scans are not part of the workload.
 //! - The runner uses the `aspen` crate's public types and clients (`ReadyLine`,

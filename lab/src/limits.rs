@@ -67,9 +67,14 @@ pub const NEMESIS_INTERVAL_MS_MIN: u64 = 100;
 /// election timeouts plus room for the client's retries.
 pub const FAILOVER_MS_MAX_DEFAULT: u64 = 10_000;
 
-/// Bound within which an operation must succeed after the last fault healed, in milliseconds,
-/// when the runner names none.
-pub const LIVENESS_MS_MAX_DEFAULT: u64 = 15_000;
+/// Election timeouts (the largest) in the liveness bound after a heal: one for the nodes to
+/// notice a leader is gone or back, one for a contested election, one for a node that was cut
+/// off to step down and follow.
+pub const LIVENESS_ELECTION_TIMEOUTS: u64 = 3;
+
+/// Margin of the liveness bound after a heal, in milliseconds: a connection that died during a
+/// partition is closed by the node's QUIC idle timeout (5 s) before a request dials afresh.
+pub const LIVENESS_MARGIN_MS: u64 = 5_000;
 
 /// Most search states the linearizability checker visits for one key before it answers
 /// `Unknown`. Histories that linearize greedily need about one state per operation; this budget

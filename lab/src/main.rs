@@ -1,9 +1,10 @@
 //! The `aspen-lab` command: validate, list and run scenarios, check histories, redraw reports.
 //!
-//! Exit codes: 0 success; 1 the input is understood and something is wrong with it (an invalid
-//! scenario, a history that is not linearizable); 2 the input could not be used (unreadable
-//! file, malformed history, usage error) or the command is not available; 3 the checker could
-//! not decide within its budget.
+//! Exit codes: 0 success (a scenario skipped because this machine cannot run it counts as
+//! success: `SKIP` with the reason); 1 the input is understood and something is wrong with it
+//! (an invalid scenario, a history that is not linearizable, a run that failed); 2 the input
+//! could not be used (unreadable file, malformed history, usage error) or the command is not
+//! available; 3 the checker could not decide within its budget.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -198,6 +199,7 @@ fn run(path: &Path, seed: Option<u64>, out: &Path, node_bin: Option<&Path>) -> E
     }
     let node_bin = node_bin.map_or_else(default_node_bin, Path::to_path_buf);
     let mut worst = ExitCode::SUCCESS;
+    let mut tally: Vec<(String, &'static str)> = Vec::new();
     for (file, scenario) in &scenarios {
         let (seed, origin) = match (seed, scenario.seed) {
             (Some(seed), _) => (seed, "--seed"),
@@ -215,7 +217,12 @@ fn run(path: &Path, seed: Option<u64>, out: &Path, node_bin: Option<&Path>) -> E
         );
         let options = RunOptions { seed, out: out.to_path_buf(), node_bin: node_bin.clone() };
         let started = std::time::Instant::now();
-        match run_scenario(&name, scenario, &options) {
+        let label = match run_scenario(&name, scenario, &options) {
+            Ok(outcome) if outcome.skipped.is_some() => {
+                let reason = outcome.skipped.unwrap_or_default();
+                println!("{name}: SKIP: {reason}");
+                "SKIP"
+            }
             Ok(outcome) => {
                 println!(
                     "{name}: {} (seed {seed}, {:.1} s) {}",
@@ -226,14 +233,35 @@ fn run(path: &Path, seed: Option<u64>, out: &Path, node_bin: Option<&Path>) -> E
                 if outcome.outcome != Outcome::Pass {
                     worst = ExitCode::from(1);
                 }
+                outcome.outcome.label()
             }
             Err(error) => {
                 println!("{name}: ERROR (seed {seed}): {error:#}");
                 worst = ExitCode::from(2);
+                "ERROR"
             }
-        }
+        };
+        tally.push((name, label));
+    }
+    if tally.len() > 1 {
+        println!("summary: {}", summary_line(&tally));
     }
     worst
+}
+
+/// `5 scenarios: 3 PASS, 1 FAIL (a.json), 1 SKIP (b.json)`.
+fn summary_line(tally: &[(String, &'static str)]) -> String {
+    let mut parts = Vec::new();
+    for label in ["PASS", "FAIL", "UNKNOWN", "ERROR", "SKIP"] {
+        let names: Vec<&str> =
+            tally.iter().filter(|(_, l)| *l == label).map(|(n, _)| n.as_str()).collect();
+        match (names.len(), label) {
+            (0, _) => {}
+            (count, "PASS") => parts.push(format!("{count} PASS")),
+            (count, _) => parts.push(format!("{count} {label} ({})", names.join(", "))),
+        }
+    }
+    format!("{} scenarios: {}", tally.len(), parts.join(", "))
 }
 
 /// A seed for a run that names none; printed, so the run can be repeated.

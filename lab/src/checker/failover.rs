@@ -2,8 +2,9 @@
 //! within a bound.
 //!
 //! A *leader loss* is a `fault_start` event whose fault takes a node down (kill, terminate,
-//! pause, wipe_and_rejoin, or crash_actor of the raft actor) on the node that the last
-//! `leader` event named. From it, the check measures the time to the next `leader` event and
+//! pause, wipe_and_rejoin, or crash_actor of the raft actor) or cuts it off (a network
+//! partition: the runner names the node of an `isolate`, and the leader when any other
+//! partition leaves it without a majority) on the node that the last `leader` event named. From it, the check measures the time to the next `leader` event and
 //! to the completion of the first acknowledged write or CAS invoked after the loss.
 
 use super::verdict::{CheckVerdict, seconds};
@@ -79,6 +80,9 @@ fn leader_losses(events: &Events) -> Vec<(NodeIndex, &Event)> {
 
 /// Whether a `fault_start` stops the node from leading.
 fn takes_node_down(event: &Event) -> bool {
+    if event.network_fault_kind().is_some_and(|kind| kind.is_partition()) {
+        return true;
+    }
     match event.fault_kind() {
         Some(
             FaultKind::Kill | FaultKind::Terminate | FaultKind::Pause | FaultKind::WipeAndRejoin,

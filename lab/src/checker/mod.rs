@@ -8,7 +8,7 @@
 //! - [`linearizability`]: the history of each key is linearizable for a register.
 //! - [`check_durability`]: every acknowledged write is readable at the end unless replaced.
 //! - [`check_failover`]: after a leader is lost, a new one leads and writes resume in time.
-//! - [`check_liveness`]: once faults are healed, operations succeed again in time.
+//! - [`check_liveness`]: after every heal, every node writes and reads again in time.
 //! - [`check_replication`]: every node reports the same state digest.
 //! - [`check_discovery`]: every node knows every other.
 //!
@@ -31,6 +31,6 @@ mod tests;
 pub use discovery::{NodePeers, check_discovery};
 pub use durability::check_durability;
 pub use failover::check_failover;
-pub use liveness::check_liveness;
+pub use liveness::{check_liveness, liveness_bound_ms};
 pub use replication::{NodeState, check_replication};
 pub use verdict::{CheckVerdict, Outcome, nodes, overall, seconds};

@@ -118,16 +118,86 @@ fn liveness_needs_a_success_soon_after_the_last_heal() {
         event(2_000, EventKind::FaultEnd, 0, "resume"),
     ]);
     let good = history(&[(2_100, 0, "r"), (2_400, 0, "ok:1")]);
-    let verdict = check_liveness(&good, &events, 1_000);
+    let verdict = check_liveness(&good, &events, &[0, 1, 2], 1_000);
     assert_eq!(verdict.outcome, Outcome::Pass, "{verdict}");
     assert_eq!(
         verdict.reason,
         "the first operation after the last fault healed at 2.000 s succeeded via node 0 after 0.400 s"
     );
     let stuck = history(&[(2_100, 0, "w:1"), (9_000, 0, "info")]);
-    assert_eq!(check_liveness(&stuck, &events, 1_000).outcome, Outcome::Fail);
+    assert_eq!(check_liveness(&stuck, &events, &[0, 1, 2], 1_000).outcome, Outcome::Fail);
     let late = history(&[(2_100, 0, "w:1"), (9_000, 0, "ok")]);
-    assert!(check_liveness(&late, &events, 1_000).reason.ends_with("over the bound of 1000 ms"));
+    assert!(
+        check_liveness(&late, &events, &[0, 1, 2], 1_000)
+            .reason
+            .ends_with("over the bound of 1000 ms")
+    );
+}
+
+#[test]
+fn liveness_after_a_heal_needs_a_write_and_a_read_on_every_node_and_names_the_one_missing() {
+    let start = |time_ms: u64, node| Event {
+        time_ns: time_ms * 1_000_000,
+        kind: EventKind::NodeStart,
+        node: Some(node),
+        detail: String::new(),
+    };
+    let heal = Event {
+        time_ns: 2_000_000_000,
+        kind: EventKind::FaultEnd,
+        node: None,
+        detail: crate::history::NETWORK_HEAL.into(),
+    };
+    let partition = event(1_000, EventKind::FaultStart, 2, "isolate node 2");
+    let events = Events::from_events(vec![start(0, 0), start(0, 1), start(0, 2), partition, heal]);
+    // Node `process % 3`: processes 3, 4, 5 write on nodes 0, 1, 2; 6, 7, 8 read on them.
+    let mut steps = Vec::new();
+    for process in 3..9 {
+        let action = if process < 6 { "w:1" } else { "r" };
+        steps.push((2_100 + process * 10, process, action));
+    }
+    for process in 3..9 {
+        steps.push((2_500 + process * 10, process, if process < 6 { "ok" } else { "ok:1" }));
+    }
+    let verdict = check_liveness(&history(&steps), &events, &[0, 1, 2], 1_000);
+    assert_eq!(verdict.outcome, Outcome::Pass, "{verdict}");
+    assert_eq!(
+        verdict.reason,
+        "after the heal at 2.000 s: 3 nodes wrote and read, the last after 0.580 s"
+    );
+    // Node 2's read fails: the verdict names node 2.
+    let last = steps.len() - 1;
+    steps[last].2 = "fail";
+    let verdict = check_liveness(&history(&steps), &events, &[0, 1, 2], 1_000);
+    assert_eq!(verdict.outcome, Outcome::Fail, "{verdict}");
+    assert_eq!(
+        verdict.reason,
+        "after the heal at 2.000 s, node 2: no successful read within 1000 ms"
+    );
+    // A node that is not a member at the end is not required.
+    let verdict = check_liveness(&history(&steps), &events, &[0, 1], 1_000);
+    assert_eq!(verdict.outcome, Outcome::Pass, "{verdict}");
+}
+
+#[test]
+fn a_partition_that_isolates_the_leader_is_a_leader_loss() {
+    let events = Events::from_events(vec![
+        event(500, EventKind::Leader, 0, "term 1"),
+        event(1_000, EventKind::FaultStart, 0, "isolate the leader"),
+        event(2_000, EventKind::Leader, 1, "term 2"),
+    ]);
+    let history = history(&[(1_100, 1, "w:1"), (2_200, 1, "ok")]);
+    let verdict = check_failover(&history, &events, 5_000);
+    assert_eq!(verdict.outcome, Outcome::Pass, "{verdict}");
+    assert!(
+        verdict.reason.starts_with("leader node 0 lost at 1.000 s (isolate the leader)"),
+        "{verdict}"
+    );
+    let follower = Events::from_events(vec![
+        event(500, EventKind::Leader, 0, "term 1"),
+        event(1_000, EventKind::FaultStart, 2, "isolate node 2"),
+    ]);
+    assert_eq!(check_failover(&history, &follower, 5_000).outcome, Outcome::Unknown);
 }
 
 #[test]

@@ -7,7 +7,10 @@ use std::io::{BufRead, Write};
 use serde::{Deserialize, Serialize};
 
 use super::jsonl::{self, JsonlError};
-use crate::scenario::{FaultKind, NodeIndex};
+use crate::scenario::{FaultKind, NetworkFaultKind, NodeIndex};
+
+/// The `detail` of the `fault_end` that heals the network (and only the network).
+pub const NETWORK_HEAL: &str = "heal network";
 
 /// One line of events.jsonl.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +24,8 @@ pub struct Event {
     #[serde(default)]
     pub node: Option<NodeIndex>,
     /// Free text. For `fault_start` and `fault_end` it begins with the fault kind
-    /// (`"kill"`, `"crash_actor raft"`, `"restart"`); for `leader` it may name the term.
+    /// (`"kill"`, `"crash_actor raft"`, `"restart"`, `"isolate the leader"`, or
+    /// [`NETWORK_HEAL`]); for `leader` it may name the term.
     #[serde(default)]
     pub detail: String,
 }
@@ -52,6 +56,30 @@ impl Event {
     pub fn fault_kind(&self) -> Option<FaultKind> {
         FaultKind::from_name(self.detail.split_whitespace().next()?)
     }
+
+    /// The network fault kind a `fault_start` names at the start of its detail.
+    pub fn network_fault_kind(&self) -> Option<NetworkFaultKind> {
+        network_fault_kind(&self.detail)
+    }
+
+    /// Whether this event starts or ends a network fault rather than a process fault.
+    pub fn is_network(&self) -> bool {
+        self.detail == NETWORK_HEAL || self.network_fault_kind().is_some()
+    }
+
+    /// Whether this `fault_end` heals every fault (a `heal` step, the heal before the final
+    /// checks) or the whole network: the points after which every node must make progress.
+    pub fn is_heal(&self) -> bool {
+        self.kind == EventKind::FaultEnd
+            && self.node.is_none()
+            && self.detail.split_whitespace().next() == Some("heal")
+    }
+}
+
+/// The network fault kind (not `heal`) at the start of a fault event's detail.
+fn network_fault_kind(detail: &str) -> Option<NetworkFaultKind> {
+    NetworkFaultKind::from_name(detail.split_whitespace().next()?)
+        .filter(|kind| *kind != NetworkFaultKind::Heal)
 }
 
 /// A span of time in which a fault was in effect on a node.
@@ -109,8 +137,9 @@ impl Events {
         self.events.iter().filter(move |event| event.kind == kind)
     }
 
-    /// One window per `fault_start`. A `fault_end` closes the oldest open window on its node
-    /// (or every open window, if it names no node); windows still open end at `run_end_ns`.
+    /// One window per `fault_start`. A `fault_end` closes the oldest open process-fault window
+    /// on its node; [`NETWORK_HEAL`] closes every open network-fault window, and any other
+    /// `fault_end` without a node every open window. Windows still open end at `run_end_ns`.
     pub fn fault_windows(&self, run_end_ns: u64) -> Vec<FaultWindow> {
         let mut windows: Vec<FaultWindow> = Vec::new();
         let mut open: VecDeque<usize> = VecDeque::new();
@@ -127,8 +156,13 @@ impl Events {
                     });
                 }
                 EventKind::FaultEnd => {
-                    let closes =
-                        |window: &FaultWindow| event.node.is_none() || window.node == event.node;
+                    let network =
+                        |window: &FaultWindow| network_fault_kind(&window.detail).is_some();
+                    let closes = |window: &FaultWindow| match event.node {
+                        None if event.detail == NETWORK_HEAL => network(window),
+                        None => true,
+                        Some(_) => window.node == event.node && !network(window),
+                    };
                     while let Some(slot) = open.iter().position(|&index| closes(&windows[index])) {
                         let index = open.remove(slot).unwrap_or_default();
                         windows[index].end_ns = event.time_ns;

@@ -28,7 +28,7 @@ mod recorder;
 mod tests;
 
 pub use clock::{Clock, ManualClock, RunClock};
-pub use events::{Event, EventKind, Events, FaultWindow};
+pub use events::{Event, EventKind, Events, FaultWindow, NETWORK_HEAL};
 pub use jsonl::{JsonlError, read_records, write_records};
 pub use log::{History, HistoryError, Operation};
 pub use op::{Op, OpFunction, OpType, OpValue, ProcessId};

@@ -157,3 +157,26 @@ fn fault_windows_pair_starts_with_ends_per_node() {
     events.write_jsonl(&mut bytes).unwrap();
     assert_eq!(Events::read_jsonl(bytes.as_slice()).unwrap(), events);
 }
+
+#[test]
+fn network_windows_close_on_a_network_heal_and_process_windows_on_their_recovery() {
+    let event =
+        |time_ns, kind, node, detail: &str| Event { time_ns, kind, node, detail: detail.into() };
+    let events = Events::from_events(vec![
+        event(10, EventKind::FaultStart, Some(1), "isolate the leader"),
+        event(20, EventKind::FaultStart, Some(1), "kill"),
+        event(30, EventKind::FaultEnd, Some(1), "restart"),
+        event(40, EventKind::FaultStart, None, "loss 10% on every node"),
+        event(50, EventKind::FaultStart, Some(2), "pause"),
+        event(60, EventKind::FaultEnd, None, NETWORK_HEAL),
+        event(70, EventKind::FaultStart, None, "split [0, 1] [2]"),
+        event(80, EventKind::FaultEnd, None, "heal"),
+    ]);
+    let spans: Vec<(u64, u64)> =
+        events.fault_windows(100).iter().map(|w| (w.start_ns, w.end_ns)).collect();
+    assert_eq!(spans, [(10, 60), (20, 30), (40, 60), (50, 80), (70, 80)]);
+    let heals: Vec<u64> =
+        events.events().iter().filter(|e| e.is_heal()).map(|e| e.time_ns).collect();
+    assert_eq!(heals, [60, 80], "a network heal and a heal of everything");
+    assert!(events.events()[0].is_network() && !events.events()[1].is_network());
+}

@@ -6,7 +6,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use serde::Serialize;
 
-use crate::scenario::{ActorName, FaultKind, NemesisStep, NodeIndex, NodeSelector};
+use crate::scenario::{
+    ActorName, DelayFault, FaultKind, IsolateFault, LossFault, NemesisStep, NetworkFault,
+    NetworkFaultKind, NodeIndex, NodeSelector, OneWayFault, SplitFault,
+};
 
 /// One action of a schedule, at a time relative to the start of the nemesis step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,6 +40,23 @@ pub enum NemesisAction {
         /// The position in the schedule of the fault being undone.
         of: usize,
     },
+    /// Put a network fault in force; its selectors are resolved when the action runs.
+    Network {
+        /// The fault.
+        fault: NetworkFault,
+    },
+    /// Heal the network after an earlier network fault.
+    HealNetwork {
+        /// The position in the schedule of the network fault being healed.
+        of: usize,
+    },
+}
+
+/// A kind the nemesis draws from: a process fault or a network fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drawn {
+    Process(FaultKind),
+    Network(NetworkFaultKind),
 }
 
 impl fmt::Display for ScheduledFault {
@@ -49,6 +69,10 @@ impl fmt::Display for ScheduledFault {
             NemesisAction::Inject { kind, node, actor: None } => write!(formatter, "{kind} {node}"),
             NemesisAction::Recover { kind, of } => {
                 write!(formatter, "{kind} the node of action {of}")
+            }
+            NemesisAction::Network { fault } => write!(formatter, "{fault}"),
+            NemesisAction::HealNetwork { of } => {
+                write!(formatter, "heal the network of action {of}")
             }
         }
     }
@@ -67,8 +91,21 @@ pub fn step_seed(run_seed: u64, step_index: usize) -> u64 {
 /// Empty when there is nothing to draw from (no fault kinds, no nodes, or a zero interval).
 pub fn schedule(seed: u64, nemesis: &NemesisStep, nodes: &[NodeIndex]) -> Vec<ScheduledFault> {
     let interval = nemesis.interval_ms;
-    let kinds: Vec<FaultKind> =
-        nemesis.faults.iter().copied().filter(|kind| !kind.is_recovery()).collect();
+    // Process kinds first, so that a nemesis without network faults draws exactly as it did
+    // before network faults existed (the pinned schedules stay valid).
+    let kinds: Vec<Drawn> = nemesis
+        .faults
+        .iter()
+        .filter(|kind| !kind.is_recovery())
+        .map(|kind| Drawn::Process(*kind))
+        .chain(
+            nemesis
+                .network_faults
+                .iter()
+                .filter(|kind| **kind != NetworkFaultKind::Heal)
+                .map(|kind| Drawn::Network(*kind)),
+        )
+        .collect();
     let mut plan = Vec::new();
     if kinds.is_empty() || nodes.is_empty() || interval == 0 {
         return plan;
@@ -79,30 +116,95 @@ pub fn schedule(seed: u64, nemesis: &NemesisStep, nodes: &[NodeIndex]) -> Vec<Sc
         // Injection in the first quarter and recovery in the third, so that each fault lasts
         // about half an interval and the node has a quarter to settle before the next one.
         let inject_at = cycle_start + below(&mut rng, interval / 4 + 1);
-        let kind = kinds[below(&mut rng, kinds.len() as u64) as usize];
-        // Half the faults hit the leader, the most disruptive target; the rest a drawn node.
-        let node = if below(&mut rng, 2) == 0 {
-            NodeSelector::Leader
-        } else {
-            NodeSelector::Index(nodes[below(&mut rng, nodes.len() as u64) as usize])
-        };
-        let actor = (kind == FaultKind::CrashActor)
-            .then(|| ActorName::ALL[below(&mut rng, ActorName::ALL.len() as u64) as usize]);
         let of = plan.len();
-        plan.push(ScheduledFault {
-            time_ms: inject_at,
-            action: NemesisAction::Inject { kind, node, actor },
-        });
-        if let Some(recovery) = kind.recovery() {
+        let recovery = match kinds[below(&mut rng, kinds.len() as u64) as usize] {
+            Drawn::Process(kind) => {
+                let node = target(&mut rng, nodes);
+                let actor = (kind == FaultKind::CrashActor)
+                    .then(|| ActorName::ALL[below(&mut rng, ActorName::ALL.len() as u64) as usize]);
+                let action = NemesisAction::Inject { kind, node, actor };
+                plan.push(ScheduledFault { time_ms: inject_at, action });
+                kind.recovery().map(|kind| NemesisAction::Recover { kind, of })
+            }
+            Drawn::Network(kind) => {
+                let fault = network_fault(&mut rng, kind, nodes);
+                plan.push(ScheduledFault {
+                    time_ms: inject_at,
+                    action: NemesisAction::Network { fault },
+                });
+                Some(NemesisAction::HealNetwork { of })
+            }
+        };
+        if let Some(action) = recovery {
             let recover_at = cycle_start + interval / 2 + below(&mut rng, interval / 4 + 1);
-            plan.push(ScheduledFault {
-                time_ms: recover_at,
-                action: NemesisAction::Recover { kind: recovery, of },
-            });
+            plan.push(ScheduledFault { time_ms: recover_at, action });
         }
         cycle_start += interval;
     }
     plan
+}
+
+/// Half the faults hit the leader, the most disruptive target; the rest a drawn node.
+fn target(rng: &mut ChaCha8Rng, nodes: &[NodeIndex]) -> NodeSelector {
+    if below(rng, 2) == 0 {
+        NodeSelector::Leader
+    } else {
+        NodeSelector::Index(nodes[below(rng, nodes.len() as u64) as usize])
+    }
+}
+
+/// Draws the fields of a network fault of `kind` over `nodes`.
+fn network_fault(
+    rng: &mut ChaCha8Rng,
+    kind: NetworkFaultKind,
+    nodes: &[NodeIndex],
+) -> NetworkFault {
+    match kind {
+        NetworkFaultKind::Isolate => {
+            NetworkFault::Isolate(IsolateFault { node: target(rng, nodes) })
+        }
+        NetworkFaultKind::Split => {
+            // A drawn minority (the largest one that leaves a majority) against the rest.
+            let mut order = nodes.to_vec();
+            for last in (1..order.len()).rev() {
+                order.swap(last, below(rng, last as u64 + 1) as usize);
+            }
+            let (minority, majority) = order.split_at(order.len().saturating_sub(1) / 2);
+            let (mut minority, mut majority) = (minority.to_vec(), majority.to_vec());
+            minority.sort_unstable();
+            majority.sort_unstable();
+            NetworkFault::Split(SplitFault { groups: vec![majority, minority] })
+        }
+        NetworkFaultKind::OneWay => {
+            let from = target(rng, nodes);
+            let to = match from {
+                // A follower drawn when the fault runs: never the leader itself.
+                NodeSelector::Leader => NodeSelector::RandomFollower,
+                _ => {
+                    let others: Vec<NodeIndex> =
+                        nodes.iter().copied().filter(|n| from != NodeSelector::Index(*n)).collect();
+                    match others.is_empty() {
+                        true => NodeSelector::RandomFollower,
+                        false => {
+                            NodeSelector::Index(others[below(rng, others.len() as u64) as usize])
+                        }
+                    }
+                }
+            };
+            NetworkFault::OneWay(OneWayFault { from, to })
+        }
+        NetworkFaultKind::Bridge => NetworkFault::Bridge,
+        NetworkFaultKind::MajoritiesRing => NetworkFault::MajoritiesRing,
+        // Enough loss that retransmissions show, little enough that a majority still talks.
+        NetworkFaultKind::Loss => {
+            NetworkFault::Loss(LossFault { percent: 10 + below(rng, 31) as u32, node: None })
+        }
+        NetworkFaultKind::Delay => {
+            let ms = 20 + below(rng, 81);
+            NetworkFault::Delay(DelayFault { ms, jitter_ms: ms / 5, node: None })
+        }
+        NetworkFaultKind::Heal => NetworkFault::Heal,
+    }
 }
 
 /// A uniform draw from `0..bound` (`bound` > 0), by rejection so that no value is favoured.
@@ -121,7 +223,12 @@ mod tests {
     use super::*;
 
     fn nemesis(faults: &[FaultKind]) -> NemesisStep {
-        NemesisStep { duration_ms: 10_000, interval_ms: 1_000, faults: faults.to_vec() }
+        NemesisStep {
+            duration_ms: 10_000,
+            interval_ms: 1_000,
+            faults: faults.to_vec(),
+            network_faults: Vec::new(),
+        }
     }
 
     #[test]
@@ -173,5 +280,41 @@ mod tests {
             }
         }
         assert!(schedule(1, &nemesis(&[]), &[0]).is_empty());
+    }
+
+    #[test]
+    fn network_faults_are_drawn_with_a_heal_in_the_same_cycle() {
+        let mut step = nemesis(&[FaultKind::Kill]);
+        step.network_faults = vec![
+            NetworkFaultKind::Isolate,
+            NetworkFaultKind::Split,
+            NetworkFaultKind::OneWay,
+            NetworkFaultKind::Loss,
+        ];
+        let nodes = [0, 1, 2, 3, 4];
+        let plan = schedule(9, &step, &nodes);
+        assert_eq!(plan, schedule(9, &step, &nodes), "the same seed, the same schedule");
+        let mut network = 0;
+        for (position, action) in plan.iter().enumerate() {
+            match &action.action {
+                NemesisAction::Network { fault } => {
+                    network += 1;
+                    let heal = &plan[position + 1];
+                    assert_eq!(heal.action, NemesisAction::HealNetwork { of: position });
+                    assert_eq!(heal.time_ms / 1_000, action.time_ms / 1_000, "same cycle");
+                    if let NetworkFault::Split(split) = fault {
+                        assert_eq!(split.groups.iter().map(Vec::len).collect::<Vec<_>>(), [3, 2]);
+                    }
+                    if let NetworkFault::OneWay(one_way) = fault {
+                        assert_ne!(one_way.from, one_way.to);
+                    }
+                }
+                NemesisAction::HealNetwork { of } => {
+                    assert!(matches!(plan[*of].action, NemesisAction::Network { .. }))
+                }
+                _ => {}
+            }
+        }
+        assert!(network >= 4, "most of ten cycles draw one of four network kinds: {plan:#?}");
     }
 }

@@ -21,7 +21,7 @@ use super::progress::log;
 use crate::checker::linearizability::check_history;
 use crate::checker::{
     CheckVerdict, NodeState, check_discovery, check_durability, check_failover, check_liveness,
-    check_replication,
+    check_replication, liveness_bound_ms,
 };
 use crate::history::{EventKind, History, OpFunction, OpValue};
 use crate::limits;
@@ -97,7 +97,9 @@ async fn run_checks(
             }
             CheckKind::Durability => check_durability(&history),
             CheckKind::Liveness => {
-                check_liveness(&history, &events, limits::LIVENESS_MS_MAX_DEFAULT)
+                let settings = &cluster.scenario.node_settings;
+                let bound_ms = liveness_bound_ms(settings.election_timeout_max_ms);
+                check_liveness(&history, &events, &cluster.members(), bound_ms)
             }
             CheckKind::Linearizability => check_history(&history).verdict(),
         };

@@ -1,9 +1,17 @@
 //! The cluster of a run as the lab sees it: one slot per node (its id, key, port, actor and
 //! status), the run's shared records (clock, events, history recorder, last leader seen), and
 //! the process faults: kill, terminate, pause/resume, restart, crash an actor through the
-//! node's control port, wipe and rejoin, heal.
+//! node's control port, wipe and rejoin, heal; and the network faults of a `netns` run, which
+//! the Network actor (network.rs) puts in force.
+//!
+//! A fault that takes the leader away (a process fault on it, or a partition that leaves it
+//! without a majority) forgets the leader, so that the next leader observed is a new `leader`
+//! event. A partition also remembers it as *deposed* until the network heals: the leader
+//! watcher does not take a deposed leader's claim at its old term for a new leader, since a
+//! leader cut off by a partition goes on calling itself leader until it hears a higher term.
+//! (A paused or restarted leader that nobody replaced does lead again at its old term.)
 
-use std::net::{TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
@@ -19,14 +27,17 @@ use serde_json::json;
 
 use super::COOKIE;
 use super::membership::{change_membership, cluster_node, post_to_leader, remove_member};
+use super::network::{NetworkMsg, NodeNetwork, leader_cut_off, resolve_fault};
 use super::node::{NodeMsg, NodeSpec, SupervisorMsg};
 use super::progress::log;
-use crate::history::{Clock, Event, EventKind, Events, Recorder, RunClock};
-use crate::scenario::{FaultKind, NodeIndex, NodeSelector, Scenario};
+use crate::history::{Clock, Event, EventKind, Events, NETWORK_HEAL, Recorder, RunClock};
+use crate::scenario::{FaultKind, NetworkFault, NodeIndex, NodeSelector, Scenario};
 
 /// One node of the cluster, as the runner sees it.
 pub(super) struct Slot {
     pub(super) node_id: u64,
+    /// The address its sockets bind to: 127.0.0.1, or its namespace's address.
+    pub(super) ip: Ipv4Addr,
     pub(super) secret: [u8; 32],
     pub(super) iroh_port: u16,
     pub(super) actor: ActorRef<NodeMsg>,
@@ -46,7 +57,7 @@ pub(super) enum NodeStatus {
 impl Slot {
     pub(super) fn endpoint_addr(&self) -> EndpointAddr {
         let mut addr = EndpointAddr::new(SecretKey::from_bytes(&self.secret).public());
-        addr.addrs.insert(TransportAddr::Ip(([127, 0, 0, 1], self.iroh_port).into()));
+        addr.addrs.insert(TransportAddr::Ip((self.ip, self.iroh_port).into()));
         addr
     }
 }
@@ -63,6 +74,13 @@ pub(super) struct Cluster {
     pub(super) events: Arc<Mutex<Events>>,
     pub(super) recorder: Arc<Mutex<Recorder>>,
     pub(super) leader: Mutex<Option<(NodeIndex, u64)>>,
+    /// The leader a partition cut off, with its term, until the network heals: its claim at
+    /// that term is stale.
+    pub(super) deposed: Mutex<Option<(NodeIndex, u64)>>,
+    /// The Network actor of a `netns` run.
+    pub(super) network: Option<ActorRef<NetworkMsg>>,
+    /// The network faults in force, for the status line.
+    pub(super) network_faults: Mutex<Vec<String>>,
     pub(super) rng: Mutex<ChaCha8Rng>,
     pub(super) next_process: AtomicU64,
     pub(super) bootstrapped: AtomicBool,
@@ -113,7 +131,7 @@ impl Cluster {
         let mut args = vec![
             format!("--node-id={}", me.node_id),
             format!("--data-dir={}", self.data_root.path().join(format!("node-{index}")).display()),
-            "--http-addr=127.0.0.1:0".into(),
+            format!("--http-addr={}:0", me.ip),
             format!("--iroh-port={}", me.iroh_port),
             format!("--iroh-secret-key={}", hex::encode(me.secret)),
             format!("--cookie={COOKIE}"),
@@ -125,6 +143,10 @@ impl Cluster {
             "--disable-gossip".into(),
             "--disable-mdns".into(),
         ];
+        if self.network.is_some() {
+            // The iroh and ractor sockets too, so that peers and the lab reach them.
+            args.push(format!("--host={}", me.ip));
+        }
         for (other, slot) in slots.iter().enumerate() {
             if other as NodeIndex != index {
                 let peer = endpoint_to_string(&slot.endpoint_addr());
@@ -139,10 +161,17 @@ impl Cluster {
         let index = self.slots.lock().expect("slots").len() as NodeIndex;
         let mut secret = [0u8; 32];
         self.rng.lock().expect("rng").fill_bytes(&mut secret);
+        let place = match &self.network {
+            Some(network) => ractor::call!(network, NetworkMsg::AddNode)
+                .map_err(|e| anyhow::anyhow!("network actor: {e}"))?
+                .map_err(|e| anyhow::anyhow!("node {index} namespace: {e}"))?,
+            None => NodeNetwork { address: Ipv4Addr::LOCALHOST, command_prefix: Vec::new() },
+        };
         let spec = NodeSpec {
             index,
             bin: self.bin.clone(),
             args: Vec::new(),
+            command_prefix: place.command_prefix,
             log_path: self.run_dir.join(format!("node-{index}.log")),
             clock: self.clock,
             events: self.events.clone(),
@@ -152,6 +181,7 @@ impl Cluster {
             .map_err(|e| anyhow::anyhow!(e))?;
         self.slots.lock().expect("slots").push(Slot {
             node_id: u64::from(index) + 1,
+            ip: place.address,
             secret,
             iroh_port: free_udp_port()?,
             actor,
@@ -225,11 +255,7 @@ impl Cluster {
         let takes_down = matches!(kind, FaultKind::Kill | FaultKind::Terminate | FaultKind::Pause)
             || (kind == FaultKind::CrashActor && actor.unwrap_or("raft") == "raft");
         if takes_down {
-            // The next leader observed, even this node again, is a new `leader` event.
-            let mut leader = self.leader.lock().expect("leader");
-            if leader.is_some_and(|(l, _)| l == index) {
-                *leader = None;
-            }
+            self.forget_leader(index);
         }
         match kind {
             FaultKind::Kill | FaultKind::Terminate => {
@@ -263,7 +289,7 @@ impl Cluster {
                 let (addr, node_id) = {
                     let slots = self.slots.lock().expect("slots");
                     let slot = &slots[index as usize];
-                    (format!("127.0.0.1:{}", slot.ractor_port), slot.node_id)
+                    (format!("{}:{}", slot.ip, slot.ractor_port), slot.node_id)
                 };
                 let control =
                     RemoteNodeControl::connect(&addr, COOKIE, node_id, Duration::from_secs(10))
@@ -294,12 +320,7 @@ impl Cluster {
         log(format!("fault: wipe_and_rejoin node {index}"));
         self.event(EventKind::FaultStart, Some(index), "wipe_and_rejoin");
         remove_member(self, index).await?;
-        {
-            let mut leader = self.leader.lock().expect("leader");
-            if leader.is_some_and(|(l, _)| l == index) {
-                *leader = None;
-            }
-        }
+        self.forget_leader(index);
         self.set_status(index, NodeStatus::Down);
         self.signal(index, libc::SIGKILL).await?;
         let data_dir = self.data_root.path().join(format!("node-{index}"));
@@ -326,11 +347,84 @@ impl Cluster {
         }
     }
 
-    /// Recovers every fault still in effect.
-    /// Records a `heal` event when something was healed, or always for a `heal` step.
-    pub(super) async fn heal(&self, always: bool) -> anyhow::Result<()> {
+    /// Forgets `index` as the leader if it is, and returns it with its term: the next leader
+    /// observed, even this node again, is a new `leader` event.
+    pub(super) fn forget_leader(&self, index: NodeIndex) -> Option<(NodeIndex, u64)> {
+        let mut leader = self.leader.lock().expect("leader");
+        let forgotten = leader.filter(|(current, _)| *current == index);
+        if forgotten.is_some() {
+            *leader = None;
+        }
+        forgotten
+    }
+
+    /// Puts a network fault in force (`heal` heals the network) and records it: a
+    /// `fault_start` whose detail is the fault as written, on the isolated node for `isolate`,
+    /// on the leader when the fault leaves it without a majority, else on no node.
+    pub(super) async fn network_fault(&self, fault: &NetworkFault) -> anyhow::Result<()> {
+        if *fault == NetworkFault::Heal {
+            self.heal_network().await?;
+            return Ok(());
+        }
+        let network = self
+            .network
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!(r#"network faults need "network": "netns""#))?;
+        let resolved = resolve_fault(fault, |selector| self.resolve(selector))?;
+        let members = self.members();
+        log(format!("network fault: {fault} ({resolved})"));
+        let sent = (resolved.clone(), members.clone());
+        let conditions = ractor::call!(network, NetworkMsg::Fault, sent.0, sent.1)
+            .map_err(|e| anyhow::anyhow!("network actor: {e}"))?
+            .map_err(|e| anyhow::anyhow!("{fault}: {e}"))?;
+        let leader = *self.leader.lock().expect("leader");
+        let leader_lost = leader.filter(|(l, _)| leader_cut_off(&conditions, *l, &members));
+        let node = match (&resolved, leader_lost) {
+            (NetworkFault::Isolate(isolate), _) => match isolate.node {
+                NodeSelector::Index(index) => Some(index),
+                _ => None,
+            },
+            (_, Some((leader, _))) => Some(leader),
+            _ => None,
+        };
+        if let Some((leader, _)) = leader_lost {
+            *self.deposed.lock().expect("deposed") = self.forget_leader(leader);
+        }
+        self.network_faults.lock().expect("network faults").push(resolved.to_string());
+        self.event(EventKind::FaultStart, node, fault.to_string());
+        Ok(())
+    }
+
+    /// Heals the network of a `netns` run; records [`NETWORK_HEAL`] and returns true if a
+    /// fault was in force.
+    pub(super) async fn heal_network(&self) -> anyhow::Result<bool> {
+        let Some(network) = &self.network else { return Ok(false) };
+        let healed = ractor::call!(network, NetworkMsg::Heal)
+            .map_err(|e| anyhow::anyhow!("network actor: {e}"))?
+            .map_err(|e| anyhow::anyhow!("heal the network: {e}"))?;
+        self.network_faults.lock().expect("network faults").clear();
+        *self.deposed.lock().expect("deposed") = None;
+        if healed {
+            log("network healed");
+            self.event(EventKind::FaultEnd, None, NETWORK_HEAL);
+        }
+        Ok(healed)
+    }
+
+    /// Recovers every fault still in effect, the network's first, so that restarted nodes
+    /// find their peers. Records a `heal` event when something was healed, or always for a
+    /// `heal` step; returns whether it recorded one.
+    pub(super) async fn heal(&self, always: bool) -> anyhow::Result<bool> {
+        let network_healed = match &self.network {
+            Some(network) => ractor::call!(network, NetworkMsg::Heal)
+                .map_err(|e| anyhow::anyhow!("network actor: {e}"))?
+                .map_err(|e| anyhow::anyhow!("heal the network: {e}"))?,
+            None => false,
+        };
+        self.network_faults.lock().expect("network faults").clear();
+        *self.deposed.lock().expect("deposed") = None;
         let (paused, down) = (self.nodes_in(NodeStatus::Paused), self.nodes_in(NodeStatus::Down));
-        let healing = !paused.is_empty() || !down.is_empty();
+        let healing = network_healed || !paused.is_empty() || !down.is_empty();
         for index in paused {
             self.signal(index, libc::SIGCONT).await?;
             self.set_status(index, NodeStatus::Running);
@@ -341,7 +435,7 @@ impl Cluster {
         if healing || always {
             self.event(EventKind::FaultEnd, None, "heal");
         }
-        Ok(())
+        Ok(healing || always)
     }
 }
 

@@ -4,6 +4,8 @@
 //! ([`schedule`]), so the same scenario and seed give the same faults at the same times. Each
 //! action is delivered to the actor as a timed message and executed in order; a fault that
 //! cannot apply (its node is already down, say) is recorded as a `note` event and skipped.
+//! Healing a network fault is a heal: the runner then sends a write and a read to every node
+//! (liveness.rs), before the next action.
 //! Stopping the actor (a `heal` step, or the end of the script) lets the action in progress
 //! finish, so no fault is left half done; the heal that follows recovers what is still broken.
 
@@ -13,6 +15,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::cluster::Cluster;
+use super::liveness::probe_every_node;
 use super::progress::log;
 use crate::history::EventKind;
 use crate::nemesis::{NemesisAction, ScheduledFault, schedule};
@@ -91,6 +94,15 @@ impl Actor for Nemesis {
             NemesisAction::Recover { kind, of } => match state.hit.get(*of).copied().flatten() {
                 Some(index) => cluster.fault(*kind, index, None).await,
                 None => Ok(()),
+            },
+            NemesisAction::Network { fault } => cluster.network_fault(fault).await,
+            NemesisAction::HealNetwork { .. } => match cluster.heal_network().await {
+                Ok(true) => {
+                    probe_every_node(cluster).await;
+                    Ok(())
+                }
+                Ok(false) => Ok(()),
+                Err(error) => Err(error),
             },
         };
         if let Err(error) = result {

@@ -1,11 +1,16 @@
 //! The actors of a run: a `LabSupervisor` with one `NodeProcess` actor per `aspen-node` OS
-//! process.
+//! process, and in a `netns` run the `Network` actor (network.rs).
 //!
 //! A NodeProcess starts its process, waits for the ready line with a deadline, appends the
 //! process's stdout and stderr to `node-N.log`, sends signals, and restarts the process on the
 //! same data directory and ports. A monitor task owns the `Child` (with `kill_on_drop`), so a
 //! process never outlives the run, also on an error or a panic; an exit the lab did not ask for
 //! is recorded as a `node_exit` event.
+//!
+//! In a `netns` run the process is started as `ip netns exec <ns> aspen-node ...`. `ip` execs
+//! the node in place, so the pid the lab signals is the node's own; the actor checks this once
+//! the node is ready (`/proc/<pid>/exe` must be the node binary) and refuses the node if not,
+//! because a SIGSTOP or SIGKILL sent to a wrapper would leave the node running.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -17,7 +22,9 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::watch;
 
+use super::network::{Network, NetworkMsg};
 use crate::history::{Clock, Event, EventKind, Events, RunClock};
+use crate::network::NetnsTopology;
 use crate::scenario::NodeIndex;
 
 /// How long a node may take from spawn to its ready line.
@@ -53,6 +60,8 @@ pub struct NodeSpec {
     pub bin: PathBuf,
     /// Its flags.
     pub args: Vec<String>,
+    /// What runs the binary (`ip netns exec <ns>`), or nothing to run it directly.
+    pub command_prefix: Vec<String>,
     /// Where stdout and stderr are appended.
     pub log_path: PathBuf,
     /// The run's clock and events, for `node_start` / `node_exit`.
@@ -109,7 +118,15 @@ impl NodeState {
             .append(true)
             .open(&spec.log_path)
             .map_err(|e| format!("{}: {e}", spec.log_path.display()))?;
-        let mut child = tokio::process::Command::new(&spec.bin)
+        let mut command = match spec.command_prefix.split_first() {
+            Some((program, prefix)) => {
+                let mut command = tokio::process::Command::new(program);
+                command.args(prefix).arg(&spec.bin);
+                command
+            }
+            None => tokio::process::Command::new(&spec.bin),
+        };
+        let mut child = command
             .args(&spec.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -159,6 +176,13 @@ impl NodeState {
         match line {
             Ok(Some(line)) => {
                 let ready: ReadyLine = line.parse()?;
+                let wrapped = !spec.command_prefix.is_empty();
+                let checked = if wrapped { is_the_node(pid, &spec.bin) } else { Ok(()) };
+                if let Err(error) = checked {
+                    self.signal(libc::SIGKILL).await?;
+                    return Err(error);
+                }
+                let spec = &self.spec;
                 push_event(
                     spec,
                     EventKind::NodeStart,
@@ -218,6 +242,26 @@ impl NodeState {
     }
 }
 
+/// Checks that process `pid` runs `bin` itself (not a wrapper that started it), so that the
+/// signals the lab sends reach the node.
+fn is_the_node(pid: i32, bin: &std::path::Path) -> Result<(), String> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map_err(|e| format!("/proc/{pid}/exe: {e}"))?;
+    let name = |path: &std::path::Path| {
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    };
+    // A binary rebuilt while the node runs shows as "aspen-node (deleted)".
+    if name(&exe).starts_with(&name(bin)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "pid {pid} runs {}, not {}: signals would miss the node",
+            exe.display(),
+            bin.display()
+        ))
+    }
+}
+
 impl Actor for NodeProcess {
     type Msg = NodeMsg;
     type State = NodeState;
@@ -265,10 +309,12 @@ impl Actor for NodeProcess {
 pub enum SupervisorMsg {
     /// Spawn a NodeProcess actor, linked to the supervisor.
     SpawnNode(NodeSpec, RpcReplyPort<Result<ActorRef<NodeMsg>, String>>),
+    /// Spawn the Network actor owning this topology, linked to the supervisor.
+    SpawnNetwork(NetnsTopology, RpcReplyPort<Result<ActorRef<NetworkMsg>, String>>),
 }
 
-/// The root of a run's actors: it owns the NodeProcess actors, and stopping it stops them,
-/// which kills their processes.
+/// The root of a run's actors: it owns the NodeProcess actors and the Network actor, and
+/// stopping it stops them, which kills their processes and removes the network.
 pub struct LabSupervisor;
 
 impl Actor for LabSupervisor {
@@ -295,6 +341,10 @@ impl Actor for LabSupervisor {
                 let spawned = Actor::spawn_linked(None, NodeProcess, spec, myself.get_cell()).await;
                 let _ = reply.send(spawned.map(|(actor, _)| actor).map_err(|e| e.to_string()));
             }
+            SupervisorMsg::SpawnNetwork(topology, reply) => {
+                let spawned = Actor::spawn_linked(None, Network, topology, myself.get_cell()).await;
+                let _ = reply.send(spawned.map(|(actor, _)| actor).map_err(|e| e.to_string()));
+            }
         }
         Ok(())
     }
@@ -306,7 +356,7 @@ impl Actor for LabSupervisor {
         _: &mut (),
     ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(actor, error) = event {
-            eprintln!("aspen-lab: node actor {:?} failed: {error}", actor.get_id());
+            eprintln!("aspen-lab: actor {:?} failed: {error}", actor.get_id());
         }
         Ok(())
     }

@@ -15,7 +15,8 @@ use crate::checker::NodePeers;
 use crate::history::EventKind;
 use crate::scenario::{NodeIndex, WaitCondition};
 
-/// Watches the running nodes and records a `leader` event for each new leader or term.
+/// Watches the running nodes and records a `leader` event for each new leader or term. A
+/// deposed leader's claim at the term it was deposed in is not a new leader.
 pub(super) async fn watch_leader(cluster: Arc<Cluster>) {
     loop {
         for index in cluster.nodes_in(NodeStatus::Running) {
@@ -25,8 +26,11 @@ pub(super) async fn watch_leader(cluster: Arc<Cluster>) {
             if leader_of(&m) == Some(node_id)
                 && m.get("state").and_then(Value::as_str) == Some("Leader")
             {
+                let deposed = *cluster.deposed.lock().expect("deposed");
+                let stale = deposed.is_some_and(|(node, t)| node == index && term <= t);
                 let mut leader = cluster.leader.lock().expect("leader");
-                if *leader != Some((index, term)) && leader.is_none_or(|(_, t)| term >= t) {
+                if !stale && *leader != Some((index, term)) && leader.is_none_or(|(_, t)| term >= t)
+                {
                     *leader = Some((index, term));
                     drop(leader);
                     cluster.event(EventKind::Leader, Some(index), format!("term {term}"));

@@ -3,7 +3,7 @@
 //! Every notable thing (a step, a fault, a new leader, a verdict) is one log line on stdout.
 //! When stdout is a terminal, a status line under the log is redrawn a few times a second:
 //! the step, the time since the run started, the operations completed, and the faults in
-//! effect. When it is not (CI, a pipe, a file), only the plain log lines are written.
+//! effect (nodes down or paused, network faults). When it is not (CI, a pipe, a file), only the plain log lines are written.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,6 +89,7 @@ pub(super) fn status_line(cluster: &Cluster, elapsed: Duration) -> String {
             NodeStatus::Running | NodeStatus::Removed => {}
         }
     }
+    faults.extend(cluster.network_faults.lock().expect("network faults").iter().cloned());
     let faults = if faults.is_empty() { "none".to_string() } else { faults.join(", ") };
     format!("▶ {step} · {:.1} s · {ops} ops · faults: {faults}", elapsed.as_secs_f64())
 }

@@ -13,9 +13,10 @@
 //! - Validation does not simulate faults: it does not know that a `resume` needs a paused node,
 //!   nor which node `"leader"` will be. The runner reports such mistakes when it runs the step.
 //! - Nodes are named by index from 0; node index `i` runs with Raft node id `i + 1`.
-//! - Network faults ([`NetworkFault`]) parse and are checked by [`check_network_fault`], but
-//!   are not yet a kind of step: the step joins the script together with the runner's netns
-//!   mode (issue #7).
+//! - Network faults ([`NetworkFault`], the `network_fault` step and a nemesis's
+//!   `network_faults`) are checked by [`check_network_fault`] against the nodes that exist, but
+//!   whether the machine can apply them (root, nftables, tc netem for delay) is only known when
+//!   the runner starts the scenario, which skips it if not.
 
 mod load;
 mod model;

@@ -2,6 +2,7 @@
 //!
 //! A step is written as a one-field object named after its kind (`{"write": {...}}`), or as a
 //! bare string for the kinds that take no fields (`"bootstrap"`, `"add_node"`, `"heal"`).
+//! Network faults (`network_fault`) are described in [`super::network`].
 
 use std::fmt;
 
@@ -9,6 +10,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::model::{CheckKind, NodeIndex};
+use super::network::{NetworkFault, NetworkFaultKind};
 
 /// One step of a scenario script.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,15 +36,17 @@ pub enum Step {
     AddNode,
     /// Remove a node from the membership and stop its process; its index is not reused.
     RemoveNode(RemoveNodeStep),
-    /// Stop a running nemesis and recover every fault still in effect.
+    /// Stop a running nemesis and recover every fault still in effect, the network's too.
     Heal,
     /// Run checks now, in the middle of the script.
     Check(CheckStep),
+    /// Cut, slow or thin the links between nodes (`"network": "netns"` only).
+    NetworkFault(NetworkFault),
 }
 
 impl Step {
     /// Every step kind, as written in scenario files.
-    pub const KINDS: [&'static str; 12] = [
+    pub const KINDS: [&'static str; 13] = [
         "bootstrap",
         "write",
         "read",
@@ -55,6 +59,7 @@ impl Step {
         "remove_node",
         "heal",
         "check",
+        "network_fault",
     ];
 
     /// The step's kind, as written in scenario files.
@@ -72,6 +77,7 @@ impl Step {
             Step::RemoveNode(_) => "remove_node",
             Step::Heal => "heal",
             Step::Check(_) => "check",
+            Step::NetworkFault(_) => "network_fault",
         }
     }
 }
@@ -363,9 +369,14 @@ pub struct NemesisStep {
     pub duration_ms: u64,
     /// Length of one fault cycle, in milliseconds: a fault, then its recovery, within it.
     pub interval_ms: u64,
-    /// The fault kinds to draw from. Recoveries (`restart`, `resume`) are scheduled by the
-    /// nemesis itself and may not be listed.
+    /// The process fault kinds to draw from. Recoveries (`restart`, `resume`) are scheduled by
+    /// the nemesis itself and may not be listed.
+    #[serde(default)]
     pub faults: Vec<FaultKind>,
+    /// The network fault kinds to draw from (`"network": "netns"` only). `heal` is scheduled
+    /// by the nemesis itself and may not be listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_faults: Vec<NetworkFaultKind>,
 }
 
 /// Fields of a `remove_node` step.

@@ -11,7 +11,7 @@ const EVERY_STEP: &str = r#"{
   "nodes": 3,
   "node_settings": {"heartbeat_interval_ms": 100, "election_timeout_min_ms": 300,
                     "election_timeout_max_ms": 600, "discovery": "manual"},
-  "network": "loopback",
+  "network": "netns",
   "seed": 7,
   "steps": [
     "bootstrap",
@@ -26,7 +26,8 @@ const EVERY_STEP: &str = r#"{
     "heal",
     "add_node",
     {"remove_node": {"node": 3}},
-    {"check": {"checks": ["replication"]}}
+    {"check": {"checks": ["replication"]}},
+    {"network_fault": {"isolate": {"node": "random_follower"}}}
   ],
   "checks": ["linearizability", "durability", "failover"]
 }"#;
@@ -161,6 +162,38 @@ fn nemesis_faults_exclude_recoveries_and_checks_need_something_to_judge() {
             "checks[2]: discovery is already listed at checks[1]",
         ]
     );
+}
+
+#[test]
+fn network_faults_need_netns_and_enough_nodes_and_a_nemesis_may_draw_them() {
+    let loopback = EVERY_STEP.replace(r#""network": "netns""#, r#""network": "loopback""#);
+    assert_eq!(
+        errors_of(&loopback),
+        [r#"steps[12].network_fault: network faults need "network": "netns""#]
+    );
+    let split = EVERY_STEP.replace(
+        r#"{"isolate": {"node": "random_follower"}}"#,
+        r#"{"split": {"groups": [[0], [1]]}}"#,
+    );
+    assert_eq!(errors_of(&split), ["steps[12].network_fault.split.groups: node 2 is in no group"]);
+    let nemesis = EVERY_STEP.replace(
+        r#""faults": ["pause", "crash_actor"]"#,
+        r#""faults": [], "network_faults": ["isolate", "majorities_ring", "heal"]"#,
+    );
+    assert_eq!(
+        errors_of(&nemesis),
+        [
+            "steps[6].nemesis.network_faults[1]: majorities_ring needs 4 or more nodes",
+            "steps[6].nemesis.network_faults[2]: heal is a recovery: the nemesis schedules it itself",
+        ]
+    );
+    let nothing = EVERY_STEP.replace(r#""faults": ["pause", "crash_actor"]"#, r#""faults": []"#);
+    assert_eq!(errors_of(&nothing), ["steps[6].nemesis.faults: names no fault kind"]);
+    let network_only = EVERY_STEP
+        .replace(r#""faults": ["pause", "crash_actor"]"#, r#""network_faults": ["loss", "split"]"#);
+    let scenario = parse_scenario(&network_only).expect("a nemesis of network faults only");
+    let text = serde_json::to_string(&scenario).expect("serializes");
+    assert_eq!(parse_scenario(&text).expect("reparses"), scenario);
 }
 
 #[test]

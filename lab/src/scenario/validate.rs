@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::model::{CheckKind, NodeIndex, NodeSettings, Scenario};
+use super::model::{CheckKind, Network, NodeIndex, NodeSettings, Scenario};
+use super::network::{NetworkFault, NetworkFaultKind, check_network_fault};
 use super::step::{
     FaultKind, FaultStep, NemesisStep, NodeSelector, ReadStep, Step, WorkloadStep, WriteStep,
 };
@@ -74,7 +75,7 @@ pub fn validate(scenario: &Scenario) -> Result<(), Vec<FieldError>> {
     } else if scenario.steps.len() > limits::STEPS_MAX {
         errors.push(FieldError::new("steps", format!("more than {} steps", limits::STEPS_MAX)));
     }
-    let mut walk = StepWalk::new(scenario.nodes.min(limits::NODES_MAX));
+    let mut walk = StepWalk::new(scenario.nodes.min(limits::NODES_MAX), scenario.network);
     for (index, step) in scenario.steps.iter().enumerate() {
         walk.step(index, step);
     }
@@ -186,6 +187,8 @@ impl NodeScope {
 struct StepWalk {
     /// The nodes that exist.
     scope: NodeScope,
+    /// How the nodes are connected: network faults need `netns`.
+    network: Network,
     /// The `bootstrap` step, once seen.
     bootstrap: Option<usize>,
     /// Whether some step records operations in the history.
@@ -197,9 +200,10 @@ struct StepWalk {
 }
 
 impl StepWalk {
-    fn new(nodes: u32) -> Self {
+    fn new(nodes: u32, network: Network) -> Self {
         Self {
             scope: NodeScope::new(nodes),
+            network,
             bootstrap: None,
             records_history: false,
             injects_faults: false,
@@ -250,7 +254,13 @@ impl StepWalk {
                 self.error(format!("{path}.checks"), "names no check")
             }
             Step::Check(_) => {}
+            Step::NetworkFault(fault) => self.on_network_fault(&path, fault),
         }
+    }
+
+    fn on_network_fault(&mut self, path: &str, fault: &NetworkFault) {
+        self.injects_faults |= fault.is_partition();
+        self.errors.extend(check_network_fault(path, fault, self.network, &self.scope));
     }
 
     fn on_bootstrap(&mut self, index: usize, path: String) {
@@ -347,9 +357,10 @@ impl StepWalk {
             duration_min,
             duration_max,
         );
-        if nemesis.faults.is_empty() {
+        if nemesis.faults.is_empty() && nemesis.network_faults.is_empty() {
             self.error(format!("{path}.faults"), "names no fault kind");
         }
+        self.on_nemesis_network(path, &nemesis.network_faults);
         for (index, kind) in nemesis.faults.iter().enumerate() {
             let fault_path = format!("{path}.faults[{index}]");
             if kind.is_recovery() {
@@ -362,6 +373,31 @@ impl StepWalk {
                     fault_path,
                     "wipe_and_rejoin needs 3 or more nodes, so that a quorum remains",
                 );
+            }
+        }
+    }
+
+    /// The network fault kinds a nemesis draws from: netns only, no `heal` (the nemesis heals
+    /// each fault itself), and enough nodes for each kind.
+    fn on_nemesis_network(&mut self, path: &str, kinds: &[NetworkFaultKind]) {
+        if !kinds.is_empty() && self.network != Network::Netns {
+            let message = r#"network faults need "network": "netns""#;
+            self.error(format!("{path}.network_faults"), message);
+        }
+        for (index, kind) in kinds.iter().enumerate() {
+            let fault_path = format!("{path}.network_faults[{index}]");
+            let needed = match kind {
+                NetworkFaultKind::Heal => {
+                    self.error(fault_path, "heal is a recovery: the nemesis schedules it itself");
+                    continue;
+                }
+                NetworkFaultKind::Bridge => 3,
+                NetworkFaultKind::MajoritiesRing => 4,
+                NetworkFaultKind::Isolate | NetworkFaultKind::Split | NetworkFaultKind::OneWay => 2,
+                NetworkFaultKind::Delay | NetworkFaultKind::Loss => 1,
+            };
+            if self.live() < needed {
+                self.error(fault_path, format!("{kind} needs {needed} or more nodes"));
             }
         }
     }

@@ -1,0 +1,284 @@
+//! Each test from flags to report: `put`, `get`, `mixed` and `floor` (failover has its own
+//! module).
+//!
+//! A test resolves its targets, learns the floor if asked, writes its key space first where it
+//! reads (untimed), then runs the timed phase between two CPU readings of the node processes
+//! and of itself, and emits one report.
+//!
+//! Caveats:
+//! - `get --consistency serializable` is refused as unsupported: the node's `POST /read` is
+//!   always linearizable (ReadIndex through the leader) and there is no local or stale read to
+//!   measure. It prints an `unsupported` JSON line and exits 3 instead of measuring something
+//!   else under that name.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::args::{Consistency, TestCommand, TestFlags};
+use crate::client::{ClientError, Connection};
+use crate::cluster::Targets;
+use crate::cpu::{own_cpu_seconds, processes_cpu_seconds};
+use crate::failover::run_failover;
+use crate::floor::{Floor, measure_fsync, measure_udp};
+use crate::idle::run_idle;
+use crate::limits::{
+    FLOOR_APPEND_BYTES, FLOOR_FSYNC_SAMPLES_DEFAULT, FLOOR_UDP_SAMPLES_DEFAULT,
+    REQUEST_TIMEOUT_MS_DEFAULT,
+};
+use crate::report::{TestReport, Unsupported, emit, emit_unsupported, load_floor};
+use crate::stats::LatencySummary;
+use crate::workload::{self, Outcome, Plan, key, value};
+
+/// How a test ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// It ran and printed its report.
+    Ran,
+    /// The node does not offer what it measures.
+    Unsupported,
+}
+
+/// Runs one test and prints its report.
+pub fn run(command: &TestCommand) -> Result<Finished, String> {
+    match command {
+        TestCommand::Put(flags) => run_put(flags),
+        TestCommand::Get { flags, consistency, key_space } => {
+            run_get(flags, *consistency, *key_space)
+        }
+        TestCommand::Mixed { flags, key_space, write_percent } => {
+            run_mixed(flags, *key_space, *write_percent)
+        }
+        TestCommand::Failover { flags, warmup_ms, after_ms } => {
+            let floor = floor_for(flags)?;
+            let mut report = run_failover(flags, *warmup_ms, *after_ms)?;
+            if let Some(floor) = floor {
+                report.set_floor(floor.write_ms());
+            }
+            emit(&report, flags.json_out.as_deref()).map_err(|e| e.to_string())?;
+            Ok(Finished::Ran)
+        }
+        TestCommand::Idle { pids, cluster_dir, duration_ms, json_out } => {
+            let report = run_idle(pids, cluster_dir.as_deref(), *duration_ms)?;
+            emit(&report, json_out.as_deref()).map_err(|e| e.to_string())?;
+            Ok(Finished::Ran)
+        }
+        TestCommand::Floor { dir, fsync_samples, udp_samples, json_out } => {
+            run_floor(dir, *fsync_samples, *udp_samples, json_out.as_deref())?;
+            Ok(Finished::Ran)
+        }
+    }
+}
+
+fn run_put(flags: &TestFlags) -> Result<Finished, String> {
+    let setup = Setup::new(flags, 1)?;
+    let value = value(flags.val_size);
+    let outcome =
+        setup.measure(|connection, index| connection.put(&key(index, flags.key_size), &value))?;
+    setup.finish("put", None, outcome, |floor| floor.write_ms())
+}
+
+fn run_get(
+    flags: &TestFlags,
+    consistency: Consistency,
+    key_space: u64,
+) -> Result<Finished, String> {
+    if consistency == Consistency::Serializable {
+        let unsupported = Unsupported {
+            test: "get".into(),
+            consistency: Some("serializable".into()),
+            unsupported: "the node offers no serializable (local, possibly stale) read: POST \
+                          /read is always linearizable, through the leader's ReadIndex"
+                .into(),
+        };
+        emit_unsupported(&unsupported, flags.json_out.as_deref()).map_err(|e| e.to_string())?;
+        return Ok(Finished::Unsupported);
+    }
+    let setup = Setup::new(flags, 1)?;
+    setup.preload(key_space)?;
+    let outcome = setup
+        .measure(|connection, index| connection.get(&key(index % key_space, flags.key_size)))?;
+    setup.finish("get", Some("linearizable"), outcome, |floor| floor.read_ms())
+}
+
+fn run_mixed(flags: &TestFlags, key_space: u64, write_percent: u8) -> Result<Finished, String> {
+    let setup = Setup::new(flags, 1)?;
+    setup.preload(key_space)?;
+    let value = value(flags.val_size);
+    let outcome = setup.measure(|connection, index| {
+        let key = key(index % key_space, flags.key_size);
+        if index % 100 < u64::from(write_percent) {
+            connection.put(&key, &value)
+        } else {
+            connection.get(&key)
+        }
+    })?;
+    setup.finish("mixed", None, outcome, |floor| floor.write_ms())
+}
+
+fn run_floor(
+    dir: &Path,
+    fsync_samples: u64,
+    udp_samples: u64,
+    json_out: Option<&Path>,
+) -> Result<Floor, String> {
+    eprintln!(
+        "aspen-bench: floor: {fsync_samples} × 4 KiB append + fdatasync in {}",
+        dir.display()
+    );
+    let (fsync, fsync_time) =
+        measure_fsync(dir, fsync_samples).map_err(|e| format!("{}: {e}", dir.display()))?;
+    eprintln!("aspen-bench: floor: {udp_samples} loopback UDP round trips");
+    let (udp, udp_time) = measure_udp(udp_samples).map_err(|e| format!("loopback UDP: {e}"))?;
+    for (test, summary, time, bytes) in
+        [("floor-fsync", &fsync, fsync_time, FLOOR_APPEND_BYTES), ("floor-udp", &udp, udp_time, 64)]
+    {
+        let mut report =
+            TestReport { test: test.into(), clients: 1, value_bytes: bytes, ..Default::default() };
+        report.set_latencies(summary, 0, time.as_secs_f64());
+        emit(&report, json_out).map_err(|e| e.to_string())?;
+    }
+    Ok(Floor { fsync_ms: fsync.p50_ms, udp_ms: udp.p50_ms })
+}
+
+/// The floor a test compares with: read back with --floor, measured with --floor-dir, or none.
+fn floor_for(flags: &TestFlags) -> Result<Option<Floor>, String> {
+    if let Some(path) = &flags.floor {
+        return load_floor(path).map(Some);
+    }
+    match &flags.floor_dir {
+        Some(dir) => run_floor(
+            dir,
+            FLOOR_FSYNC_SAMPLES_DEFAULT,
+            FLOOR_UDP_SAMPLES_DEFAULT,
+            flags.json_out.as_deref(),
+        )
+        .map(Some),
+        None => Ok(None),
+    }
+}
+
+/// What a measured test knows before it starts.
+struct Setup<'a> {
+    flags: &'a TestFlags,
+    targets: Targets,
+    plan: Plan,
+    floor: Option<Floor>,
+}
+
+/// A timed phase and the CPU it cost.
+struct Measured {
+    outcome: Outcome,
+    node_cpu_s: Option<f64>,
+    client_cpu_s: f64,
+}
+
+impl<'a> Setup<'a> {
+    fn new(flags: &'a TestFlags, clients_default: usize) -> Result<Self, String> {
+        let targets =
+            Targets::resolve(&flags.endpoints, &flags.pids, flags.cluster_dir.as_deref())?;
+        let clients = flags.clients.unwrap_or(clients_default);
+        let plan = Plan {
+            endpoints: targets.endpoints.clone(),
+            clients,
+            conns: flags.conns.unwrap_or(clients).min(clients),
+            total: flags.total,
+            request_timeout: Duration::from_millis(
+                flags.request_timeout_ms.unwrap_or(REQUEST_TIMEOUT_MS_DEFAULT),
+            ),
+            duration_max: Duration::from_millis(flags.duration_ms),
+        };
+        let floor = floor_for(flags)?;
+        Ok(Self { flags, targets, plan, floor })
+    }
+
+    /// Writes keys `0..key_space` once (untimed) so that reads find values; any error fails
+    /// the test.
+    fn preload(&self, key_space: u64) -> Result<(), String> {
+        let plan = Plan { total: key_space, ..self.plan.clone() };
+        let value = value(self.flags.val_size);
+        let key_bytes = self.flags.key_size;
+        let outcome = workload::run(&plan, |connection: &Connection, index| {
+            connection.put(&key(index, key_bytes), &value)
+        })
+        .map_err(|e| e.to_string())?;
+        if outcome.errors > 0 || outcome.ops() < key_space {
+            return Err(format!(
+                "writing the {key_space} keys to read failed ({} errors, {} written): {}",
+                outcome.errors,
+                outcome.ops(),
+                outcome.error_samples.join("; ")
+            ));
+        }
+        eprintln!(
+            "aspen-bench: wrote {key_space} keys to read in {:.2} s",
+            outcome.elapsed.as_secs_f64()
+        );
+        Ok(())
+    }
+
+    fn measure<F>(&self, op: F) -> Result<Measured, String>
+    where
+        F: Fn(&Connection, u64) -> Result<(), ClientError> + Sync,
+    {
+        let plan = &self.plan;
+        eprintln!(
+            "aspen-bench: {} operations, {} client(s) over {} connection(s) to {} endpoint(s)",
+            plan.total,
+            plan.clients,
+            plan.conns,
+            plan.endpoints.len()
+        );
+        let pids = self.targets.pid_list();
+        let nodes_before = processes_cpu_seconds(&pids);
+        let own_before = own_cpu_seconds();
+        let outcome = workload::run(plan, op).map_err(|e| e.to_string())?;
+        let own_after = own_cpu_seconds();
+        let nodes_after = processes_cpu_seconds(&pids);
+        let node_cpu_s = nodes_before.zip(nodes_after).map(|(before, after)| after - before);
+        Ok(Measured { outcome, node_cpu_s, client_cpu_s: own_after - own_before })
+    }
+
+    fn finish(
+        self,
+        test: &str,
+        consistency: Option<&str>,
+        mut measured: Measured,
+        floor_ms: impl Fn(&Floor) -> f64,
+    ) -> Result<Finished, String> {
+        let outcome = &mut measured.outcome;
+        let attempts = (outcome.ops() + outcome.errors).max(1) as f64;
+        let mut report = TestReport {
+            test: test.into(),
+            consistency: consistency.map(str::to_string),
+            clients: self.plan.clients,
+            conns: self.plan.conns,
+            endpoints: self.plan.endpoints.len(),
+            key_bytes: self.flags.key_size,
+            value_bytes: self.flags.val_size,
+            node_cpu_s_per_op: measured.node_cpu_s.map(|s| s / attempts),
+            client_cpu_s_per_op: Some(measured.client_cpu_s / attempts),
+            ..Default::default()
+        };
+        let summary = LatencySummary::from_nanos(&mut outcome.latencies_ns);
+        report.set_latencies(&summary, outcome.errors, outcome.elapsed.as_secs_f64());
+        if let Some(floor) = &self.floor {
+            report.set_floor(floor_ms(floor));
+        }
+        report_errors(outcome);
+        emit(&report, self.flags.json_out.as_deref()).map_err(|e| e.to_string())?;
+        Ok(Finished::Ran)
+    }
+}
+
+/// Says on stderr what went wrong, if anything did.
+pub fn report_errors(outcome: &Outcome) {
+    if outcome.timed_out {
+        eprintln!("aspen-bench: the test reached its --duration-ms before --total operations");
+    }
+    if outcome.errors > 0 {
+        eprintln!("aspen-bench: {} operations failed, for example:", outcome.errors);
+        for sample in &outcome.error_samples {
+            eprintln!("  {sample}");
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! `aspen-bench`: drives a running Aspen cluster the way etcd's `benchmark` tool drives etcd,
+//! and measures the machine's floor in the same run so that results compare across machines.
+//!
+//! The tool is a client and nothing more: it talks to nodes over their HTTP API with persistent
+//! connections, reads the node processes' CPU time from `/proc`, and for the failover test
+//! sends SIGKILL to the leader's process and starts it again. It never runs a node itself.
+//!
+//! ```text
+//! args       the command line (etcd's flag names: --endpoints, --clients, --conns, --total)
+//! commands   each test from flags to report: put, get, mixed, floor
+//! failover   the failover test: kill the leader under load, time recovery, restart
+//! idle       CPU and memory of the node processes with no load
+//! workload   closed-loop clients over a fixed set of connections
+//! client     one persistent HTTP connection and the requests sent on it
+//! cluster    endpoints, pids and the leader (flags or a cluster dir)
+//! process    kill and restart a node process, by pid, after checking what it runs
+//! floor      4 KiB append + fdatasync and loopback UDP round trip
+//! cpu        CPU seconds of the node processes and of the benchmark
+//! stats      exact latency percentiles
+//! report     the human table, the JSON line, the floor ratios
+//! limits     every bound
+//! ```
+//!
+//! Caveats:
+//! - The node speaks HTTP/1.1 only, so a connection carries one request at a time; etcd's
+//!   gRPC connections multiplex. `--clients 64 --conns 8` is therefore 8 requests in flight
+//!   here and 64 in etcd; bench/README.md says how the standard suite accounts for that.
+//! - Serializable (local) reads do not exist in the node's API; `get --consistency
+//!   serializable` reports them as unsupported.
+//! - Linux only: CPU accounting and the failover test read `/proc`.
+
+pub mod args;
+pub mod client;
+pub mod cluster;
+pub mod commands;
+pub mod cpu;
+pub mod failover;
+pub mod floor;
+pub mod idle;
+pub mod limits;
+pub mod process;
+pub mod report;
+pub mod stats;
+pub mod workload;

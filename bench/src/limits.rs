@@ -1,0 +1,118 @@
+//! Every bound of the benchmark tool in one place: counts, sizes and timeouts.
+//!
+//! A benchmark runs against a cluster that may be slow, overloaded or half dead (the failover
+//! test kills its leader on purpose), so every loop is bounded twice: by a count and by a
+//! time. A flag over one of these limits is refused with a message naming the limit, before
+//! anything is sent.
+
+/// Most client threads of one test. Each client is an OS thread doing one request at a time;
+/// beyond a thousand threads a 2-core machine measures its scheduler, not the cluster.
+pub const CLIENTS_MAX: usize = 1024;
+
+/// Most HTTP connections of one test (one ureq Agent each).
+pub const CONNS_MAX: usize = 1024;
+
+/// Most endpoints (node HTTP addresses) one test spreads its connections over; the node's own
+/// bound on cluster size (`CLUSTER_NODES_MAX` in the node's `src/limits.rs`).
+pub const ENDPOINTS_MAX: usize = 64;
+
+/// Most operations of one test; ten million 8-byte latency samples are 80 MB.
+pub const TOTAL_OPS_MAX: u64 = 10_000_000;
+
+/// Default operation count of `put`, `get` and `mixed`: the standard shape.
+pub const TOTAL_OPS_DEFAULT: u64 = 20_000;
+
+/// Largest key, as the node accepts it (`KEY_BYTES_MAX` in the node's `src/limits.rs`).
+pub const KEY_BYTES_MAX: usize = 1024;
+
+/// Largest value, as the node accepts it (`VALUE_BYTES_MAX` in the node's `src/limits.rs`).
+pub const VALUE_BYTES_MAX: usize = 1024 * 1024;
+
+/// Most distinct keys `get` and `mixed` write before they read (every key is written once, not
+/// timed, so that reads find a value instead of measuring the not-found path).
+pub const KEY_SPACE_MAX: u64 = 1_000_000;
+
+/// Default number of distinct keys for `get` and `mixed`.
+pub const KEY_SPACE_DEFAULT: u64 = 1_000;
+
+/// Default bound on one HTTP request (connect, send, answer). The node bounds its own client
+/// requests at 10 s, so a healthy node always answers first.
+pub const REQUEST_TIMEOUT_MS_DEFAULT: u64 = 15_000;
+
+/// Largest `--request-timeout-ms`.
+pub const REQUEST_TIMEOUT_MS_MAX: u64 = 120_000;
+
+/// Largest answer body read from a node; a write answer echoes its value.
+pub const RESPONSE_BYTES_MAX: u64 = 2 * VALUE_BYTES_MAX as u64 + 64 * 1024;
+
+/// Longest one test may run; clients stop issuing requests after this, whatever `--total` says.
+pub const TEST_DURATION_MS_MAX: u64 = 600_000;
+
+/// Default `--duration-ms`: the time bound of one test unless given.
+pub const TEST_DURATION_MS_DEFAULT: u64 = 300_000;
+
+/// How many distinct error messages a test prints (the count of errors is always complete).
+pub const ERROR_SAMPLES_MAX: usize = 5;
+
+/// Default time `idle` watches the node processes: 500 clock ticks of `/proc` resolution.
+pub const IDLE_MS_DEFAULT: u64 = 5_000;
+
+/// Longest `idle` may watch.
+pub const IDLE_MS_MAX: u64 = 600_000;
+
+/// Default number of 4 KiB append + fdatasync samples of `floor`.
+pub const FLOOR_FSYNC_SAMPLES_DEFAULT: u64 = 1_000;
+
+/// Default number of loopback UDP round trips of `floor`.
+pub const FLOOR_UDP_SAMPLES_DEFAULT: u64 = 10_000;
+
+/// Most samples of one floor measurement.
+pub const FLOOR_SAMPLES_MAX: u64 = 1_000_000;
+
+/// Longest one floor measurement may run (a slow disk at 20 ms per fsync still gives 500
+/// samples).
+pub const FLOOR_DURATION_MS_MAX: u64 = 10_000;
+
+/// Bytes appended before each fdatasync of the floor: one page, the size of a small Raft entry
+/// batch.
+pub const FLOOR_APPEND_BYTES: usize = 4096;
+
+/// Most bytes the floor's append file may grow to; it is truncated and rewritten from the start
+/// beyond this, so that a fast disk does not fill its file system.
+pub const FLOOR_FILE_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+/// How long a floor UDP round trip may take before it counts as lost.
+pub const FLOOR_UDP_TIMEOUT_MS: u64 = 1_000;
+
+/// Default number of writer clients of `failover`.
+pub const FAILOVER_CLIENTS_DEFAULT: usize = 8;
+
+/// Default time writers run before the leader is killed.
+pub const FAILOVER_WARMUP_MS_DEFAULT: u64 = 1_000;
+
+/// Default time writers keep running after the killed node answers again.
+pub const FAILOVER_AFTER_MS_DEFAULT: u64 = 1_000;
+
+/// Largest `--warmup-ms` and `--after-ms`.
+pub const FAILOVER_PHASE_MS_MAX: u64 = 60_000;
+
+/// Default bound on one write during `failover`: short, so that a client stuck behind the dead
+/// leader gives up and tries another node, as an etcd client would.
+pub const FAILOVER_REQUEST_TIMEOUT_MS_DEFAULT: u64 = 1_000;
+
+/// How long `failover` waits for a new leader, for the first acknowledged write, and for the
+/// restarted node to answer, each.
+pub const FAILOVER_WAIT_MS_MAX: u64 = 60_000;
+
+/// How often `failover` asks the survivors who leads, and checks the writers.
+pub const FAILOVER_POLL_INTERVAL_MS: u64 = 5;
+
+/// How long a failover writer waits after an error before its next write, so that a dead
+/// endpoint (connection refused in microseconds) does not turn a writer into a busy loop.
+pub const FAILOVER_ERROR_BACKOFF_MS: u64 = 10;
+
+/// How long a killed node process may take to disappear after SIGKILL.
+pub const KILL_EXIT_MS_MAX: u64 = 10_000;
+
+/// Largest file read from `/proc` or a cluster dir.
+pub const SMALL_FILE_BYTES_MAX: u64 = 64 * 1024;

@@ -1,0 +1,257 @@
+//! Closed-loop clients over a fixed set of persistent connections, as etcd's benchmark tool
+//! runs them.
+//!
+//! A run has `clients` OS threads and `conns` [`Connection`]s; client `c` uses connection
+//! `c % conns`, and connection `j` goes to endpoint `j % endpoints` (etcd's round-robin). Each
+//! client takes the next operation index from a shared counter, times the request from just
+//! before it waits for its connection to just after the answer, and records the latency.
+//! Clients sharing a connection take turns in arrival order (a ticket queue, like requests
+//! queued on one gRPC stream), not in whatever order a mutex happens to wake them: a plain
+//! mutex lets the client that just finished take the connection again at once, which starves
+//! the others and turns the latency tail into a measure of the mutex. The
+//! run stops when `total` operations were issued or when its deadline passes, whichever comes
+//! first. What an operation index means (which key, read or write) is the caller's function.
+//!
+//! Caveats:
+//! - Over HTTP/1.1 a connection carries one request at a time, so `clients > conns` means
+//!   clients queue for their connection, and that wait is part of the latency they see.
+//! - A failed operation is counted and not retried; its latency is not recorded.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::client::{ClientError, Connection};
+use crate::limits::ERROR_SAMPLES_MAX;
+use crate::stats::nanos;
+
+/// How many clients, over which connections, do how many operations.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Node HTTP addresses; connections are spread over them round-robin.
+    pub endpoints: Vec<String>,
+    /// Client threads.
+    pub clients: usize,
+    /// Connections (at most `clients`: more would stay idle).
+    pub conns: usize,
+    /// Operations to issue.
+    pub total: u64,
+    /// The bound on one request.
+    pub request_timeout: Duration,
+    /// The bound on the whole run.
+    pub duration_max: Duration,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// The latency of every acknowledged operation, in nanoseconds.
+    pub latencies_ns: Vec<u64>,
+    /// Operations that failed.
+    pub errors: u64,
+    /// A few distinct error messages.
+    pub error_samples: Vec<String>,
+    /// Wall-clock time from the first request to the last answer.
+    pub elapsed: Duration,
+    /// Whether the run stopped at its deadline before issuing `total` operations.
+    pub timed_out: bool,
+}
+
+impl Outcome {
+    /// Acknowledged operations.
+    pub fn ops(&self) -> u64 {
+        self.latencies_ns.len() as u64
+    }
+
+    fn merge(&mut self, other: Outcome) {
+        self.latencies_ns.extend(other.latencies_ns);
+        self.errors += other.errors;
+        for sample in other.error_samples {
+            note_error(&mut self.error_samples, sample);
+        }
+    }
+}
+
+/// Keeps `message` if it is new and there is room for it.
+pub fn note_error(samples: &mut Vec<String>, message: String) {
+    if samples.len() < ERROR_SAMPLES_MAX && !samples.contains(&message) {
+        samples.push(message);
+    }
+}
+
+/// Runs `op(connection, index)` for indexes `0..plan.total` over the plan's clients and
+/// connections.
+pub fn run<F>(plan: &Plan, op: F) -> Result<Outcome, ClientError>
+where
+    F: Fn(&Connection, u64) -> Result<(), ClientError> + Sync,
+{
+    let conns = plan.conns.clamp(1, plan.clients.max(1));
+    let connections = (0..conns)
+        .map(|j| {
+            let endpoint = &plan.endpoints[j % plan.endpoints.len()];
+            Connection::new(endpoint, plan.request_timeout).map(Shared::new)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = AtomicU64::new(0);
+    let started = Instant::now();
+    let deadline = started + plan.duration_max;
+    let mut outcome = Outcome::default();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..plan.clients.max(1))
+            .map(|client| {
+                let connection = &connections[client % conns];
+                let (next, op) = (&next, &op);
+                scope.spawn(move || client_loop(connection, next, plan.total, deadline, op))
+            })
+            .collect();
+        for handle in handles {
+            outcome.merge(handle.join().expect("a client thread panicked"));
+        }
+    });
+    outcome.elapsed = started.elapsed();
+    outcome.timed_out = next.load(Ordering::SeqCst) < plan.total;
+    Ok(outcome)
+}
+
+/// One client: takes operation indexes until `total` or `deadline`.
+fn client_loop<F>(
+    connection: &Shared,
+    next: &AtomicU64,
+    total: u64,
+    deadline: Instant,
+    op: &F,
+) -> Outcome
+where
+    F: Fn(&Connection, u64) -> Result<(), ClientError>,
+{
+    let mut outcome = Outcome::default();
+    // Bounded by `total` (each turn consumes an index) and by `deadline`.
+    loop {
+        let begin = Instant::now();
+        if begin >= deadline {
+            break;
+        }
+        let index = next.fetch_add(1, Ordering::SeqCst);
+        if index >= total {
+            break;
+        }
+        let result = connection.with(|connection| op(connection, index));
+        match result {
+            Ok(()) => outcome.latencies_ns.push(nanos(begin.elapsed())),
+            Err(error) => {
+                outcome.errors += 1;
+                note_error(&mut outcome.error_samples, error.to_string());
+            }
+        }
+    }
+    outcome
+}
+
+/// A connection shared by several clients, who use it one at a time in the order they asked.
+pub struct Shared {
+    connection: Connection,
+    /// (next ticket to hand out, ticket now being served).
+    tickets: Mutex<(u64, u64)>,
+    turn: Condvar,
+}
+
+impl Shared {
+    /// `connection`, shareable.
+    pub fn new(connection: Connection) -> Self {
+        Self { connection, tickets: Mutex::new((0, 0)), turn: Condvar::new() }
+    }
+
+    /// Runs `use_connection` when it is this caller's turn. The wait is bounded by the requests
+    /// ahead of it, each bounded by the request timeout.
+    pub fn with<T>(&self, use_connection: impl FnOnce(&Connection) -> T) -> T {
+        let mut tickets = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
+        let ticket = tickets.0;
+        tickets.0 += 1;
+        while tickets.1 != ticket {
+            tickets = self.turn.wait(tickets).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(tickets);
+        // Pass the turn on even if the operation panics, so that no client waits forever.
+        struct NextTurn<'a>(&'a Shared);
+        impl Drop for NextTurn<'_> {
+            fn drop(&mut self) {
+                self.0.tickets.lock().unwrap_or_else(|e| e.into_inner()).1 += 1;
+                self.0.turn.notify_all();
+            }
+        }
+        let _next = NextTurn(self);
+        use_connection(&self.connection)
+    }
+}
+
+/// The key of operation-key number `index`: `index` in decimal, zero-padded to exactly
+/// `key_bytes` bytes (taken modulo `10^key_bytes` when it has more digits).
+pub fn key(index: u64, key_bytes: usize) -> String {
+    let digits = key_bytes.min(19);
+    let modulus = 10u64.pow(digits as u32);
+    let number = format!("{:0digits$}", index % modulus);
+    format!("{number:0>key_bytes$}")
+}
+
+/// A value of `value_bytes` printable ASCII bytes (no JSON escaping needed).
+pub fn value(value_bytes: usize) -> String {
+    (0..value_bytes).map(|i| char::from(b'a' + (i % 26) as u8)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_exactly_the_asked_size() {
+        assert_eq!(key(42, 8), "00000042");
+        assert_eq!(key(123_456_789, 8), "23456789");
+        assert_eq!(key(7, 1), "7");
+        assert_eq!(key(5, 24).len(), 24);
+        assert_eq!(value(30).len(), 30);
+        assert!(value(300).bytes().all(|b| b.is_ascii_lowercase()));
+    }
+
+    #[test]
+    fn clients_sharing_a_connection_take_turns_in_arrival_order() {
+        let connection = Connection::new("127.0.0.1:1", Duration::from_secs(1)).unwrap();
+        let shared = Shared::new(connection);
+        let order = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            // The first client holds the connection until all others queue behind it.
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let shared = &shared;
+            scope.spawn(move || {
+                shared.with(|_| {
+                    ready_tx.send(()).unwrap();
+                    std::thread::sleep(Duration::from_millis(100));
+                })
+            });
+            ready_rx.recv().unwrap();
+            for client in 1..=3 {
+                let order = &order;
+                scope.spawn(move || shared.with(|_| order.lock().unwrap().push(client)));
+                // Let this client take its ticket before the next one arrives.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        assert_eq!(*order.lock().unwrap(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_run_stops_at_its_total_and_counts_errors() {
+        // Nothing listens on port 1 of loopback: every request fails at once.
+        let plan = Plan {
+            endpoints: vec!["127.0.0.1:1".into()],
+            clients: 4,
+            conns: 2,
+            total: 40,
+            request_timeout: Duration::from_secs(2),
+            duration_max: Duration::from_secs(20),
+        };
+        let outcome = run(&plan, |connection, index| connection.put(&key(index, 8), "v")).unwrap();
+        assert_eq!((outcome.ops(), outcome.errors), (0, 40));
+        assert_eq!(outcome.error_samples.len(), 1, "{:?}", outcome.error_samples);
+        assert!(!outcome.timed_out);
+    }
+}

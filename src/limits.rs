@@ -101,6 +101,10 @@ pub const HEARTBEAT_INTERVAL_MS_MIN: u64 = 10;
 /// Largest election timeout accepted, in milliseconds. Above this a failover takes minutes.
 pub const ELECTION_TIMEOUT_MS_MAX: u64 = 120_000;
 
+/// How long a membership change waits for the previous one to be applied before it is
+/// proposed, in milliseconds (right after `init`, the first membership is not committed yet).
+pub const MEMBERSHIP_SETTLE_MS_MAX: u64 = 5_000;
+
 /// Interval of QUIC keep-alive pings on every connection, in milliseconds.
 pub const QUIC_KEEP_ALIVE_MS: u64 = 1_000;
 

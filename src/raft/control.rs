@@ -20,7 +20,7 @@ use crate::api::{
     InitRequest, NodeId, RemoveNodeRequest, validate,
 };
 use crate::discovery::{PeerBook, endpoint_to_string, parse_endpoint};
-use crate::limits::CONTROL_REQUEST_TIMEOUT_MS_MAX;
+use crate::limits::{CONTROL_REQUEST_TIMEOUT_MS_MAX, MEMBERSHIP_SETTLE_MS_MAX};
 
 /// What the control plane needs to know about this node to resolve addresses.
 #[derive(Debug, Clone)]
@@ -136,6 +136,21 @@ pub async fn init(
     Ok(cluster_state(&metrics))
 }
 
+/// The metrics once the last membership change is applied (so committed), waiting at most
+/// `MEMBERSHIP_SETTLE_MS_MAX`. openraft refuses a membership change while the previous one is
+/// uncommitted, which right after `init` (whose membership entry is appended before it is
+/// committed) would turn a correct `init` + `add_learner` sequence into a spurious error. If
+/// the wait times out (no quorum), openraft's own answer is returned by the change itself.
+async fn settled_metrics(raft: &AspenRaft) -> RaftMetrics {
+    let settled =
+        |m: &RaftMetrics| m.membership_config.log_id().as_ref() <= m.last_applied.as_ref();
+    let wait = raft.wait(Some(Duration::from_millis(MEMBERSHIP_SETTLE_MS_MAX)));
+    match wait.metrics(settled, "the last membership change applied").await {
+        Ok(metrics) => metrics,
+        Err(_) => raft.metrics().borrow_watched().clone(),
+    }
+}
+
 /// Adds `request.learner` and waits until it has caught up.
 pub async fn add_learner(
     raft: &AspenRaft,
@@ -143,7 +158,7 @@ pub async fn add_learner(
     request: AddLearnerRequest,
 ) -> Result<ClusterState, ControlPlaneError> {
     validate::nodes(std::slice::from_ref(&request.learner)).map_err(invalid)?;
-    let metrics = raft.metrics().borrow_watched().clone();
+    let metrics = settled_metrics(raft).await;
     let initialized = is_initialized(&metrics);
     if !initialized {
         return Err(ControlPlaneError::NotInitialized);
@@ -185,7 +200,7 @@ pub async fn change_membership(
     request: ChangeMembershipRequest,
 ) -> Result<ClusterState, ControlPlaneError> {
     validate::change_membership(&request).map_err(invalid)?;
-    let metrics = raft.metrics().borrow_watched().clone();
+    let metrics = settled_metrics(raft).await;
     let initialized = is_initialized(&metrics);
     if !initialized {
         return Err(ControlPlaneError::NotInitialized);
@@ -213,7 +228,7 @@ pub async fn remove_node(
     raft: &AspenRaft,
     request: RemoveNodeRequest,
 ) -> Result<ClusterState, ControlPlaneError> {
-    let metrics = raft.metrics().borrow_watched().clone();
+    let metrics = settled_metrics(raft).await;
     let initialized = is_initialized(&metrics);
     if !initialized {
         return Err(ControlPlaneError::NotInitialized);

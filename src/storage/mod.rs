@@ -7,7 +7,8 @@
 //!   `log` table by index; vote, committed and last purged ids in the `meta` table. Each
 //!   `append` is one durable transaction, however many entries it carries.
 //! - [`RedbStateMachine`]: openraft's `RaftStateMachine` and snapshot builder. `apply` batches
-//!   the entries the stream has ready into one durable transaction that changes the `kv` table
+//!   the entries the stream has ready into one transaction (not fsynced on its own: the log
+//!   already holds the entries durably, and the next durable commit covers it) that changes the `kv` table
 //!   (through [`crate::api::apply::apply_command`], shared with the deterministic backend) and
 //!   records `last_applied` and the membership, then answers every client.
 //! - [`StateReader`]: local reads (`get`, `scan`, [`StateDigest`]) for the data path.
@@ -22,8 +23,10 @@
 //!   `SNAPSHOT_BYTES_MAX`); a state machine of many gigabytes would need a streamed format.
 //! - The digest is a 64-bit FNV-1a hash: it detects divergent replicas, it does not
 //!   authenticate them.
-//! - `save_committed` is not fsynced on its own; losing it costs re-applying less on restart,
-//!   never correctness, because the state machine itself is durable.
+//! - `save_committed` and `apply` are not fsynced on their own; a crash may roll the state
+//!   machine back to the last durable commit, and openraft then applies the missing entries
+//!   again from the log (which is purged only behind a durable snapshot). Never a loss of an
+//!   acknowledged write: those are durable in a quorum's logs before they are applied.
 //! - There is no compaction of the database file: redb reuses freed pages, but the file does
 //!   not shrink after a purge.
 

@@ -1,4 +1,4 @@
-//! [`RedbStateMachine`]: applies committed entries to the `kv` table, durably and in batches.
+//! [`RedbStateMachine`]: applies committed entries to the `kv` table, in batches.
 
 use std::io;
 use std::sync::Arc;
@@ -28,10 +28,15 @@ const APPLY_BATCH_ENTRIES_MAX: usize = 1024;
 
 /// The Raft state machine of a node; also its own snapshot builder. Cheap to clone.
 ///
-/// The state machine is durable: `apply` commits the key-value changes, the last applied log
-/// id and the membership in one transaction before it answers. Like the log store it keeps
-/// nothing in memory, so one created again after a RaftActor restart resumes where the last
-/// one stopped.
+/// `apply` commits the key-value changes, the last applied log id and the membership in one
+/// transaction before it answers, so the data is never ahead of or behind `last_applied`. That
+/// commit is not fsynced on its own (redb `Durability::None`): every applied entry is already
+/// durable in the log, and the next durable commit in the same database (the next append, the
+/// vote, a snapshot, a clean close) makes it durable too. After a crash the state machine may
+/// come back at an older `last_applied`, and openraft applies the rest again from the log;
+/// the log is purged only behind a snapshot, whose commit is durable. This saves one fsync per
+/// write on every node. Like the log store it keeps nothing in memory, so one created again
+/// after a RaftActor restart resumes where the last one stopped.
 #[derive(Clone)]
 pub struct RedbStateMachine {
     db: Arc<Db>,
@@ -96,7 +101,8 @@ pub(crate) fn read_applied_state(
     Ok((last_applied, membership))
 }
 
-/// Applies `entries` in one durable transaction and returns each entry's outcome, in order.
+/// Applies `entries` in one transaction (made durable by the next durable commit, see
+/// [`RedbStateMachine`]) and returns each entry's outcome, in order.
 ///
 /// The key-value changes, the last applied log id and the membership commit together, so a
 /// crash never leaves the data ahead of or behind `last_applied`. A storage error aborts the
@@ -109,7 +115,7 @@ pub(crate) fn apply_entries(
         return Ok(Vec::new());
     }
     let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate)?;
+    txn.set_durability(Durability::None)?;
     let mut outcomes = Vec::with_capacity(entries.len());
     {
         let mut meta = txn.open_table(META_TABLE)?;

@@ -187,3 +187,15 @@ pub const GOSSIP_COMMAND_TIMEOUT_MS_MAX: u64 = 2_000;
 /// lagged behind, or the gossip actor restarted), in milliseconds. Short, because the node is
 /// deaf to announcements meanwhile; not zero, so that a persistent failure does not spin.
 pub const GOSSIP_RESUBSCRIBE_BACKOFF_MS: u64 = 1_000;
+
+/// Milliseconds between two rounds of DNS lookups for peers whose addresses are unknown (DNS
+/// discovery): short enough that a peer named by endpoint id is located within seconds.
+pub const DNS_LOCATE_INTERVAL_MS: u64 = 2_000;
+
+/// Bound on one DNS lookup of an endpoint id; iroh's own staggered lookup gives up after about
+/// six seconds.
+pub const DNS_LOOKUP_TIMEOUT_MS_MAX: u64 = 8_000;
+
+/// mDNS query cadence in milliseconds: how often a node asks the LAN who is there (iroh's
+/// default is 700 ms; a little slower keeps the multicast traffic of a cluster low).
+pub const MDNS_CADENCE_MS: u64 = 1_000;

@@ -2,7 +2,8 @@
 //!
 //! The order matters: the database is opened first (it may refuse a data dir that belongs to
 //! another node id), then the iroh endpoint (its key is kept in the data dir so a restarted
-//! node keeps its endpoint id), then the ractor_cluster control server, and last the
+//! node keeps its endpoint id) with its address lookups (mDNS, DNS, pkarr; each one that
+//! cannot run is left out with a warning), then the ractor_cluster control server, and last the
 //! supervision tree, whose RaftActor starts Raft over all of them and whose HttpActor, started
 //! last, binds the HTTP API. The Raft RPC server (and, unless disabled, iroh-gossip) is
 //! registered on the endpoint's router before Raft starts; the Raft RPC server answers
@@ -23,7 +24,7 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::watch;
 
 use super::config::{ClusterBootstrapConfig, ConfigError, ControlBackend, parse_secret_key};
-use super::iroh_manager::{IrohEndpointManager, IrohError};
+use super::iroh_manager::{AddressLookups, IrohEndpointManager, IrohError};
 use super::node_control::{
     ControlError, ControlServer, NodeControlArgs, SupervisionReport, start_control_server,
 };
@@ -251,7 +252,8 @@ pub async fn bootstrap_node(
     let iroh_manager =
         IrohEndpointManager::bind(&config.iroh, &config.host, stored_key, vec![RAFT_ALPN.to_vec()])
             .await?;
-    log_discovery_caveats(&config);
+    let lookups = iroh_manager.start_address_lookups(&config.iroh, node_id, &config.cookie);
+    log_discovery_methods(&config, &lookups);
 
     let peer_book = PeerBook::new();
     let network_factory =
@@ -288,8 +290,16 @@ pub async fn bootstrap_node(
         own_endpoint: iroh_manager.node_addr().clone(),
         peers: peer_book.clone(),
     };
-    let mut children =
-        supervised_children(&config, &store, &network_factory, &shared, resolver, &report, gossip)?;
+    let discovery = DiscoverySources { gossip, lookups };
+    let mut children = supervised_children(
+        &config,
+        &store,
+        &network_factory,
+        &shared,
+        resolver,
+        &report,
+        discovery,
+    )?;
     let raft_actor = raft_actor_handle(&config, shared, network_factory.clone());
     let (status_tx, status) = watch::channel(NodeStatus::Running);
     children.push(ChildSpec::Http(HttpActorArgs {
@@ -344,6 +354,12 @@ pub async fn bootstrap_node(
     })
 }
 
+/// The discovery methods the DiscoveryActor runs besides manual and ticket peers.
+struct DiscoverySources {
+    gossip: Option<GossipArgs>,
+    lookups: AddressLookups,
+}
+
 /// The supervised children before the HttpActor, in start order.
 fn supervised_children(
     config: &ClusterBootstrapConfig,
@@ -352,7 +368,7 @@ fn supervised_children(
     shared: &SharedRaft,
     resolver: MemberResolver,
     report: &SupervisionReport,
-    gossip: Option<GossipArgs>,
+    discovery: DiscoverySources,
 ) -> Result<Vec<ChildSpec>, BootstrapError> {
     let mut children = vec![ChildSpec::Storage(store.clone())];
     if config.control_backend == ControlBackend::RaftActor {
@@ -375,7 +391,9 @@ fn supervised_children(
         peers: network.peer_book().clone(),
         manual_peers: config.peers.clone(),
         ticket_peers,
-        gossip,
+        gossip: discovery.gossip,
+        mdns: discovery.lookups.mdns,
+        dns: discovery.lookups.dns,
     }));
     children.push(ChildSpec::NodeControl(NodeControlArgs { report: report.clone() }));
     Ok(children)
@@ -460,21 +478,27 @@ fn stop_serving_when_stopped(mut status: watch::Receiver<NodeStatus>, router: Ro
     });
 }
 
-/// Says once, at startup, which configured discovery methods this build does not run yet.
-fn log_discovery_caveats(config: &ClusterBootstrapConfig) {
+/// Says once, at startup, how this node finds peers. Methods that were asked for but cannot
+/// run have already said why (`start_address_lookups`); a URL given without its method
+/// switched on is pointed out here, since it does nothing.
+fn log_discovery_methods(config: &ClusterBootstrapConfig, lookups: &AddressLookups) {
     let iroh = &config.iroh;
-    let unsupported: Vec<&str> = [
-        (iroh.enable_mdns, "mDNS"),
-        (iroh.enable_dns_discovery, "DNS"),
-        (iroh.enable_pkarr, "pkarr"),
-    ]
-    .into_iter()
-    .filter_map(|(on, name)| on.then_some(name))
-    .collect();
-    if !unsupported.is_empty() {
-        tracing::info!(
-            "discovery methods {unsupported:?} are configured but not implemented yet; \
-             peers come from manual peers, the ticket, gossip and the Raft membership"
+    let mut methods = vec!["manual peers"];
+    if iroh.gossip_ticket.is_some() {
+        methods.push("ticket");
+    }
+    if iroh.enable_gossip {
+        methods.push("gossip");
+    }
+    methods.extend(lookups.names());
+    let relay = iroh.relay_url.as_deref().unwrap_or("none");
+    tracing::info!(?methods, relay, "discovery methods");
+    if iroh.dns_discovery_url.is_some() && !iroh.enable_dns_discovery {
+        tracing::warn!(
+            "--dns-discovery-url is given but DNS discovery is off (--enable-dns-discovery)"
         );
+    }
+    if iroh.pkarr_relay_url.is_some() && !iroh.enable_pkarr {
+        tracing::warn!("--pkarr-relay-url is given but pkarr publishing is off (--enable-pkarr)");
     }
 }

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::api::NodeId;
-use crate::discovery::{ClusterTicket, TicketError, cluster_topic};
+use crate::discovery::{
+    ClusterTicket, TicketError, cluster_topic, parse_dns_discovery_url, parse_pkarr_relay_url,
+};
 use crate::limits::{
     ELECTION_TIMEOUT_MS_MAX, GOSSIP_INTERVAL_MS_DEFAULT, GOSSIP_INTERVAL_MS_MAX,
     GOSSIP_INTERVAL_MS_MIN, HEARTBEAT_INTERVAL_MS_MIN,
@@ -28,8 +30,9 @@ pub enum ControlBackend {
 pub struct IrohConfig {
     /// The endpoint's secret key as 64 hex characters (32 bytes); `None` generates one.
     pub secret_key: Option<String>,
-    /// A relay server URL (`http://` allowed). `None` uses no relay at all, so the node works
-    /// offline and never waits for the internet.
+    /// A relay server URL (`http://` allowed): peers that cannot reach this node directly reach
+    /// it through there, and it is part of the node's endpoint address. `None` uses no relay at
+    /// all, so the node works offline and never waits for the internet.
     pub relay_url: Option<String>,
     /// Broadcast signed gossip announcements (default: true).
     pub enable_gossip: bool,
@@ -40,15 +43,17 @@ pub struct IrohConfig {
     /// Milliseconds between two gossip announcements of this node (default: 10 000, as in the
     /// seed). A node also announces itself whenever a gossip neighbour comes up.
     pub gossip_interval_ms: u64,
-    /// Discover peers on the LAN with mDNS (default: true).
+    /// Discover peers on the LAN with mDNS, under a service name derived from the cookie
+    /// (default: true). It does not run on a loopback `host`, which carries no multicast.
     pub enable_mdns: bool,
-    /// Resolve peers through DNS (default: false).
+    /// Resolve peers' endpoint ids through DNS at `dns_discovery_url` (default: false).
     pub enable_dns_discovery: bool,
-    /// The DNS discovery server URL.
+    /// The DNS discovery server, `dns://IP:PORT/ORIGIN`; DNS discovery asks it alone.
     pub dns_discovery_url: Option<String>,
-    /// Publish this node's addresses with pkarr (default: false).
+    /// Publish this node's addresses (direct IPs and relay) to `pkarr_relay_url` (default:
+    /// false).
     pub enable_pkarr: bool,
-    /// The pkarr relay URL.
+    /// The pkarr relay URL, `http(s)://HOST[:PORT]/PATH` (`/pkarr` for iroh-dns-server).
     pub pkarr_relay_url: Option<String>,
     /// The UDP port of the iroh endpoint (`0`: chosen by the OS). Not in the seed: a node that
     /// restarts on a fixed port is found again at the address its peers already know, even
@@ -197,6 +202,14 @@ impl ClusterBootstrapConfig {
                 .map_err(|e| config_error("iroh.relay_url", format!("not a URL: {e}")))?;
         }
         self.validate_gossip()?;
+        if let Some(url) = &self.iroh.dns_discovery_url {
+            parse_dns_discovery_url(url)
+                .map_err(|reason| config_error("iroh.dns_discovery_url", reason))?;
+        }
+        if let Some(url) = &self.iroh.pkarr_relay_url {
+            parse_pkarr_relay_url(url)
+                .map_err(|reason| config_error("iroh.pkarr_relay_url", reason))?;
+        }
         if self.peers.len() > crate::limits::PEERS_MAX {
             return Err(config_error(
                 "peers",
@@ -300,6 +313,26 @@ mod tests {
                 "iroh.secret_key",
             ),
             (ClusterBootstrapConfig { peers: vec!["x@y".into()], ..base() }, "peers"),
+            (
+                ClusterBootstrapConfig {
+                    iroh: IrohConfig {
+                        dns_discovery_url: Some("http://127.0.0.1/x".into()),
+                        ..Default::default()
+                    },
+                    ..base()
+                },
+                "iroh.dns_discovery_url",
+            ),
+            (
+                ClusterBootstrapConfig {
+                    iroh: IrohConfig {
+                        pkarr_relay_url: Some("127.0.0.1".into()),
+                        ..Default::default()
+                    },
+                    ..base()
+                },
+                "iroh.pkarr_relay_url",
+            ),
             (
                 ClusterBootstrapConfig {
                     iroh: IrohConfig { gossip_interval_ms: 1, ..Default::default() },

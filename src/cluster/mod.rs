@@ -30,7 +30,7 @@ pub use bootstrap::{BootstrapError, BootstrapHandle, bootstrap_node};
 pub use config::{
     ClusterBootstrapConfig, ConfigError, ControlBackend, IrohConfig, parse_secret_key,
 };
-pub use iroh_manager::{IrohEndpointManager, IrohError};
+pub use iroh_manager::{AddressLookups, IrohEndpointManager, IrohError};
 pub use restart_policy::{RestartDecision, RestartIntensity};
 pub use supervisor::{
     ChildSpec, NodeStatus, NodeSupervisor, NodeSupervisorArgs, NodeSupervisorMessage, actor_name,

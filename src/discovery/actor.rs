@@ -4,13 +4,16 @@
 //! cluster ticket (so a restarted actor restores them), starts gossip discovery when it is
 //! enabled, and takes peers added at run time. The gossip task belongs to the actor's state:
 //! when the actor stops or crashes the task is aborted, and the supervisor's restart starts it
-//! again, so gossip is supervised with the rest of discovery.
+//! again, so gossip is supervised with the rest of discovery. The mDNS listener and the DNS
+//! locator are owned the same way.
 
 use iroh::EndpointAddr;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorMessage;
 
+use super::dns::{self, DnsDiscoveryUrl, DnsLocateTask};
 use super::gossip::{self, GossipArgs, GossipTask};
+use super::mdns::{self, MdnsTask};
 use super::{PeerBook, PeerBookFull, PeerEntry, PeerSource, parse_peer};
 use crate::api::NodeId;
 
@@ -34,6 +37,20 @@ pub struct DiscoveryActorArgs {
     pub ticket_peers: Vec<(NodeId, EndpointAddr)>,
     /// Gossip discovery, when enabled.
     pub gossip: Option<GossipArgs>,
+    /// mDNS discovery, when it runs.
+    pub mdns: Option<MdnsArgs>,
+    /// The DNS discovery server, when DNS discovery runs: peers whose addresses are unknown
+    /// are looked up there.
+    pub dns: Option<DnsDiscoveryUrl>,
+}
+
+/// What the mDNS listener needs.
+#[derive(Debug, Clone)]
+pub struct MdnsArgs {
+    /// The mDNS service registered on the endpoint.
+    pub lookup: iroh_mdns_address_lookup::MdnsAddressLookup,
+    /// This node's endpoint id, whose own record is skipped.
+    pub own_endpoint: iroh::EndpointId,
 }
 
 /// The DiscoveryActor's state.
@@ -41,6 +58,10 @@ pub struct DiscoveryState {
     peers: PeerBook,
     /// Kept for its `Drop`: the task stops with the actor.
     _gossip: Option<GossipTask>,
+    /// Kept for its `Drop`, as above.
+    _mdns: Option<MdnsTask>,
+    /// Kept for its `Drop`, as above.
+    _dns: Option<DnsLocateTask>,
 }
 
 /// The DiscoveryActor.
@@ -71,7 +92,10 @@ impl Actor for DiscoveryActor {
             args.peers.add(*node_id, addr.clone(), PeerSource::Ticket)?;
         }
         let gossip = args.gossip.map(gossip::spawn);
-        Ok(DiscoveryState { peers: args.peers, _gossip: gossip })
+        let peers = args.peers;
+        let mdns = args.mdns.map(|m| mdns::spawn(m.lookup, m.own_endpoint, peers.clone()));
+        let dns = args.dns.map(|url| dns::spawn_locate(&url, peers.clone()));
+        Ok(DiscoveryState { peers, _gossip: gossip, _mdns: mdns, _dns: dns })
     }
 
     async fn handle(

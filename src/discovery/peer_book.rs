@@ -3,16 +3,18 @@
 //! Every discovery method writes here; the Raft network reads from here when it dials a node,
 //! the control plane takes a learner's endpoint (and API address) from here when only its node
 //! id is given, and the Raft RPC server consults it to decide who may call. It is bounded by
-//! `PEERS_MAX`, and by `GOSSIP_PEERS_MAX` for peers that only gossip vouches for.
+//! `PEERS_MAX`, and by `GOSSIP_PEERS_MAX` for peers that only gossip or mDNS vouches for.
 //!
 //! Two questions are kept apart:
 //! - **Who is node N?** (the binding node id → endpoint id). An operator (manual peers, a
-//!   ticket) or the replicated membership may set or change it. Gossip may only claim an id
-//!   nobody holds yet; a claim for an id bound to another endpoint is refused as a conflict,
-//!   because an announcement proves who holds an endpoint key, not which node id it is.
+//!   ticket) or the replicated membership may set or change it. Gossip and mDNS may only
+//!   claim an id nobody holds yet; a claim for an id bound to another endpoint is refused as a
+//!   conflict, because an announcement proves who holds an endpoint key (and an mDNS record
+//!   not even that), not which node id it is. DNS never names a node: it only locates an
+//!   endpoint the book already binds.
 //! - **Where is it now?** (the addresses). A manual entry's addresses are the operator's word
-//!   and stay; otherwise the freshest source supplies them: a signed announcement beats the
-//!   snapshot in a ticket or a membership record.
+//!   and stay; otherwise the freshest source supplies them: a signed announcement, an mDNS
+//!   record or a DNS answer beats the snapshot in a ticket or a membership record.
 //!
 //! A peer an operator named (manually or through a ticket) stays `operator_named` when gossip
 //! later refreshes it; only such peers may call this node's Raft RPC before the membership
@@ -39,6 +41,11 @@ pub enum PeerSource {
     Ticket,
     /// A signed gossip announcement by the peer itself.
     Gossip,
+    /// An mDNS record on the local network, under the service name derived from the cookie.
+    Mdns,
+    /// A DNS lookup of the peer's endpoint id at the configured DNS discovery server (where
+    /// the peer published its addresses with pkarr).
+    Dns,
 }
 
 impl PeerSource {
@@ -47,7 +54,7 @@ impl PeerSource {
     fn address_rank(self) -> u8 {
         match self {
             PeerSource::Manual => 3,
-            PeerSource::Gossip => 2,
+            PeerSource::Gossip | PeerSource::Mdns | PeerSource::Dns => 2,
             PeerSource::Ticket | PeerSource::Membership => 1,
         }
     }
@@ -55,6 +62,12 @@ impl PeerSource {
     /// True for the sources an operator controls.
     fn is_operator(self) -> bool {
         matches!(self, PeerSource::Manual | PeerSource::Ticket)
+    }
+
+    /// True for the sources that only claim a node id: anyone who knows the cluster's topic or
+    /// service name can send them, so they may not rebind an id held by another endpoint.
+    fn is_claim(self) -> bool {
+        matches!(self, PeerSource::Gossip | PeerSource::Mdns)
     }
 }
 
@@ -151,9 +164,33 @@ impl PeerBook {
         self.record(Claim { node_id, endpoint_addr, source: PeerSource::Gossip, api_addr })
     }
 
+    /// Records what an mDNS record on the local network says: `node_id` is at
+    /// `endpoint_addr`. The same rules as for gossip apply, because the record is a claim too.
+    pub fn add_mdns(
+        &self,
+        node_id: NodeId,
+        endpoint_addr: EndpointAddr,
+    ) -> Result<(), PeerRefused> {
+        self.record(Claim { node_id, endpoint_addr, source: PeerSource::Mdns, api_addr: None })
+    }
+
+    /// Records addresses a DNS lookup found for `endpoint_addr.id`, when the book binds
+    /// `node_id` to that endpoint; returns whether it did. A lookup answers where an endpoint
+    /// is, never which node it is, so it never adds a peer.
+    pub fn add_resolved(&self, node_id: NodeId, endpoint_addr: EndpointAddr) -> bool {
+        let mut peers = self.peers.write().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = peers.get_mut(&node_id) else { return false };
+        if entry.endpoint_addr.id != endpoint_addr.id {
+            return false;
+        }
+        let claim = Claim { node_id, endpoint_addr, source: PeerSource::Dns, api_addr: None };
+        refresh(entry, claim, unix_ms_now());
+        true
+    }
+
     fn record(&self, claim: Claim) -> Result<(), PeerRefused> {
         let mut peers = self.peers.write().unwrap_or_else(|e| e.into_inner());
-        let gossip = claim.source == PeerSource::Gossip;
+        let gossip = claim.source.is_claim();
         let endpoint = claim.endpoint_addr.id;
         let conflict = PeerRefused::Conflict { node_id: claim.node_id, endpoint };
         if gossip
@@ -333,6 +370,23 @@ mod tests {
         assert_eq!(book.get(2), Some(addr_at(2, 6000)));
         book.add(2, addr(8), PeerSource::Manual).unwrap();
         assert_eq!(book.get(2), Some(addr(8)));
+    }
+
+    #[test]
+    fn mdns_claims_like_gossip_and_dns_only_locates() {
+        let book = PeerBook::new();
+        book.add_mdns(2, addr_at(2, 4000)).unwrap();
+        assert_eq!(book.list()[0].source, PeerSource::Mdns);
+        assert!(!book.is_operator_named(&addr(2).id));
+        assert!(matches!(book.add_mdns(2, addr_at(9, 1)), Err(PeerRefused::Conflict { .. })));
+        // A lookup never adds a peer, and only locates the endpoint the book binds.
+        assert!(!book.add_resolved(3, addr_at(3, 1)));
+        assert!(!book.add_resolved(2, addr_at(9, 1)));
+        book.add(3, addr(3), PeerSource::Manual).unwrap();
+        assert!(book.add_resolved(3, addr_at(3, 5000)));
+        let entry = book.list().into_iter().find(|e| e.node_id == 3).unwrap();
+        assert_eq!((entry.source, entry.endpoint_addr), (PeerSource::Dns, addr_at(3, 5000)));
+        assert!(entry.operator_named);
     }
 
     #[test]

@@ -155,6 +155,10 @@ pub enum PeerSource {
     Ticket,
     /// A signed gossip announcement by the peer itself.
     Gossip,
+    /// An mDNS record on the local network, under the service name derived from the cookie.
+    Mdns,
+    /// A DNS lookup of the peer's endpoint id at the configured DNS discovery server.
+    Dns,
 }
 
 /// One known peer.

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
@@ -140,9 +142,29 @@ impl NodeProcess {
 
     /// Like [`NodeProcess::start`], with extra environment variables.
     pub fn start_with_env(args: Vec<String>, env: &[(&str, &str)], log_path: &Path) -> Self {
+        Self::spawn(NODE_BIN, args.clone(), args, env, log_path)
+    }
+
+    /// Like [`NodeProcess::start`], inside network namespace `namespace` (`ip netns exec`,
+    /// which execs the node in place, so the pid is the node's).
+    pub fn start_in_namespace(namespace: &str, args: Vec<String>, log_path: &Path) -> Self {
+        let mut argv: Vec<String> = vec!["netns".into(), "exec".into(), namespace.into()];
+        argv.push(NODE_BIN.into());
+        argv.extend(args.iter().cloned());
+        Self::spawn("ip", argv, args, &[], log_path)
+    }
+
+    /// Runs `program argv` (which runs the node with `args`) and waits for the ready line.
+    fn spawn(
+        program: &str,
+        argv: Vec<String>,
+        args: Vec<String>,
+        env: &[(&str, &str)],
+        log_path: &Path,
+    ) -> Self {
         let log = File::options().create(true).append(true).open(log_path).expect("log file");
-        let mut child = Command::new(NODE_BIN)
-            .args(&args)
+        let mut child = Command::new(program)
+            .args(&argv)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

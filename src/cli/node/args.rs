@@ -30,12 +30,14 @@ file, then the defaults.\nOn start the node prints one line to stdout: `aspen-no
 node_id=.. http=.. endpoint_id=.. ractor_port=.. endpoint_addr=..`; logs go to stderr \
 (RUST_LOG, default info).\nExit codes: 0 stopped cleanly after SIGTERM/SIGINT, 1 the node \
 failed or stopped on its own, 2 bad flag, variable or config file (nothing was started).\n\
-Discovery: peers come from --peers, POST /add-peer, the bootstrap peers of --ticket, and \
-gossip: every node announces itself, signed with its endpoint key, on a topic derived from \
-the cookie, every --gossip-interval-ms; GET /peers lists what the node knows and how. A node \
-joins gossip through a ticket's bootstrap peers or its manual peers. Not implemented yet: \
-mDNS, DNS discovery and pkarr; their flags are accepted and checked, and the node says at \
-startup that it does not run them."
+Discovery: peers come from --peers, POST /add-peer, the bootstrap peers of --ticket, gossip \
+(every node announces itself, signed with its endpoint key, on a topic derived from the \
+cookie, every --gossip-interval-ms; joined through a ticket's bootstrap peers or manual \
+peers), mDNS on the LAN (a service name derived from the cookie; not on loopback), and DNS \
+(--enable-dns-discovery: peers named by endpoint id alone are located at \
+--dns-discovery-url, where nodes publish with --enable-pkarr). GET /peers lists what the \
+node knows and how. No public DNS, pkarr or relay server is asked unless named, and a \
+method that cannot run says so once at startup while the others go on."
 )]
 pub struct NodeArgs {
     /// TOML file with the ClusterBootstrapConfig fields and an [iroh] table (default: none).
@@ -86,7 +88,8 @@ pub struct NodeArgs {
     /// (default: 0, any free port).
     #[arg(long, env = "ASPEN_IROH_PORT", value_name = "PORT")]
     pub iroh_port: Option<u16>,
-    /// iroh relay server URL, http:// allowed (default: none, no relay and no internet).
+    /// iroh relay server URL, http:// allowed; nodes that cannot reach each other directly talk
+    /// through it (default: none, no relay and no internet).
     #[arg(long, env = "ASPEN_RELAY_URL", value_name = "URL")]
     pub relay_url: Option<String>,
     /// Turn off gossip discovery: no announcements sent or heard (default: gossip on).
@@ -99,19 +102,23 @@ pub struct NodeArgs {
     /// gossip through them; its cookie hash must match --cookie (default: none).
     #[arg(long, env = "ASPEN_TICKET", value_name = "TICKET")]
     pub ticket: Option<String>,
-    /// Turn off mDNS discovery on the LAN (default: mDNS on).
+    /// Turn off mDNS discovery on the LAN; it never runs on a loopback --host (default: mDNS
+    /// on).
     #[arg(long, env = "ASPEN_DISABLE_MDNS", value_parser = BoolishValueParser::new())]
     pub disable_mdns: bool,
-    /// Turn on peer lookup through DNS (default: off).
+    /// Locate peers known by endpoint id alone through DNS at --dns-discovery-url (default:
+    /// off).
     #[arg(long, env = "ASPEN_ENABLE_DNS_DISCOVERY", value_parser = BoolishValueParser::new())]
     pub enable_dns_discovery: bool,
-    /// URL of the DNS discovery server (default: none).
+    /// DNS server for DNS discovery, dns://IP:PORT/ORIGIN; asked alone, never public
+    /// resolvers (default: none).
     #[arg(long, env = "ASPEN_DNS_DISCOVERY_URL", value_name = "URL")]
     pub dns_discovery_url: Option<String>,
-    /// Turn on publishing this node's addresses with pkarr (default: off).
+    /// Publish this node's addresses (direct IPs and relay) to --pkarr-relay-url (default:
+    /// off).
     #[arg(long, env = "ASPEN_ENABLE_PKARR", value_parser = BoolishValueParser::new())]
     pub enable_pkarr: bool,
-    /// URL of the pkarr relay (default: none).
+    /// pkarr relay URL, http(s)://HOST:PORT/pkarr for iroh-dns-server (default: none).
     #[arg(long, env = "ASPEN_PKARR_RELAY_URL", value_name = "URL")]
     pub pkarr_relay_url: Option<String>,
     /// A manual peer, ID@ENDPOINT_ID or ID@ENDPOINT_ADDR_JSON (the endpoint address as JSON);

@@ -259,6 +259,8 @@ mod tests {
             (&["--host", "localhost-ish"], "--host"),
             (&["--cookie", ""], "--cookie"),
             (&["--ticket", "garbage"], "--ticket"),
+            (&["--dns-discovery-url", "dns://example.com/x"], "--dns-discovery-url"),
+            (&["--pkarr-relay-url", "127.0.0.1:80"], "--pkarr-relay-url"),
         ];
         for (flags, flag) in cases {
             let error = load_node_config(&args(flags), no_env).unwrap_err();

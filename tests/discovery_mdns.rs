@@ -1,9 +1,9 @@
 //! mDNS discovery across real `aspen-node` processes: three nodes, each in its own network
 //! namespace on one bridge (as on a LAN), started with no peers and no ticket, find each other
 //! by multicast (`GET /peers` lists the other two with source `Mdns` at their real addresses).
-//! They form a cluster from what they found: node 1 adds the others as learners by node id
-//! alone, the joiners are told only node 1's id to accept its Raft calls, and a write
-//! replicates to all. A fourth node with another cookie on the same bridge is never seen, and a
+//! They form a cluster from what they found, with nothing typed in: node 1 adds the others as
+//! learners by node id alone, the joiners accept its Raft calls because its mDNS record proves
+//! it holds the cookie, and a write replicates to all. A fourth node with another cookie on the same bridge is never seen, and a
 //! node started with `--disable-mdns` is neither seen nor sees. Needs root and `ip`; skipped
 //! with a message otherwise.
 
@@ -137,12 +137,8 @@ fn nodes_on_one_lan_find_each_other_by_mdns_and_form_a_cluster() {
         );
     }
 
-    // The joiners accept Raft calls from node 1 once told its endpoint id (no address: mDNS
-    // found it); node 1 adds them by node id alone, their endpoints come from its peer book.
-    let leader_endpoint = nodes[0].ready.endpoint_id.to_string();
-    for node in &nodes[1..] {
-        aspen(&node.url(), &["node", "add-peer", "1", &leader_endpoint]).expect_code(0);
-    }
+    // Nothing typed in: node 1's mDNS record proves it holds the cookie, so the joiners accept
+    // its Raft calls; node 1 adds them by node id alone, their endpoints from its peer book.
     let url = nodes[0].url();
     aspen(&url, &["cluster", "init"]).expect_code(0);
     for node in &nodes[1..] {

@@ -20,7 +20,7 @@ use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMap, SecretKey, TransportAdd
 use super::config::{IrohConfig, parse_secret_key};
 use crate::api::NodeId;
 use crate::discovery::dns::{dns_address_lookup, pkarr_publisher};
-use crate::discovery::mdns::{node_user_data, start_mdns};
+use crate::discovery::mdns::{node_user_data, proof_key, start_mdns};
 use crate::discovery::{DnsDiscoveryUrl, MdnsArgs, parse_dns_discovery_url, parse_pkarr_relay_url};
 use crate::limits::{QUIC_IDLE_TIMEOUT_MS, QUIC_KEEP_ALIVE_MS};
 
@@ -144,7 +144,11 @@ impl IrohEndpointManager {
         cookie: &str,
     ) -> AddressLookups {
         let endpoint = &self.endpoint;
-        endpoint.set_user_data_for_address_lookup(Some(node_user_data(node_id)));
+        endpoint.set_user_data_for_address_lookup(Some(node_user_data(
+            node_id,
+            &endpoint.id(),
+            cookie,
+        )));
         let mut lookups = AddressLookups::default();
         if config.enable_mdns && self.bound_to_loopback_only() {
             tracing::warn!(
@@ -154,7 +158,10 @@ impl IrohEndpointManager {
             );
         } else if config.enable_mdns {
             match start_mdns(endpoint, cookie) {
-                Ok(lookup) => lookups.mdns = Some(MdnsArgs { lookup, own_endpoint: endpoint.id() }),
+                Ok(lookup) => {
+                    let (own_endpoint, proof_key) = (endpoint.id(), proof_key(cookie));
+                    lookups.mdns = Some(MdnsArgs { lookup, own_endpoint, proof_key });
+                }
                 Err(error) => tracing::warn!(
                     "mDNS discovery does not run: {error}; the other discovery methods go on \
                      (--disable-mdns silences this)"

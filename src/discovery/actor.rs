@@ -51,6 +51,8 @@ pub struct MdnsArgs {
     pub lookup: iroh_mdns_address_lookup::MdnsAddressLookup,
     /// This node's endpoint id, whose own record is skipped.
     pub own_endpoint: iroh::EndpointId,
+    /// The key of the cluster's cookie proofs (`mdns::proof_key`).
+    pub proof_key: [u8; 32],
 }
 
 /// The DiscoveryActor's state.
@@ -93,7 +95,8 @@ impl Actor for DiscoveryActor {
         }
         let gossip = args.gossip.map(gossip::spawn);
         let peers = args.peers;
-        let mdns = args.mdns.map(|m| mdns::spawn(m.lookup, m.own_endpoint, peers.clone()));
+        let mdns =
+            args.mdns.map(|m| mdns::spawn(m.lookup, m.own_endpoint, m.proof_key, peers.clone()));
         let dns = args.dns.map(|url| dns::spawn_locate(&url, peers.clone()));
         Ok(DiscoveryState { peers, _gossip: gossip, _mdns: mdns, _dns: dns })
     }

@@ -32,10 +32,11 @@
 //!   a pkarr relay that stops answering is retried, and iroh logs each failed attempt.
 //! - Gossip needs one reachable peer to join through (a ticket's bootstrap peers, a manual
 //!   peer, or a peer mDNS or DNS found); a node with none waits for others to join it.
-//! - A peer known only from gossip or mDNS may not call Raft RPC until the membership (or the
-//!   operator) names it: both are claims anyone who knows the cookie's hash can make. A node
-//!   that joins a cluster it found by mDNS must therefore be told the leader's endpoint id
-//!   (`aspen node add-peer`) before the leader can replicate to it.
+//! - A peer known only from gossip may not call Raft RPC until the membership (or the
+//!   operator) names it: an announcement is a claim anyone who knows the topic can make. An
+//!   mDNS record carries a proof that its node holds the cookie (a keyed hash of its endpoint
+//!   id and node id, see [`mdns`]); a peer whose proof checks may call Raft RPC, so nodes on
+//!   one LAN form a cluster with nothing typed in.
 //! - DNS answers where an endpoint is, never which node it is: such peers are named by the
 //!   operator first.
 

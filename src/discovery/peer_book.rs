@@ -83,8 +83,9 @@ pub struct PeerEntry {
     /// Where its HTTP API is served (`host:port`), as it announced; `None` when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_addr: Option<String>,
-    /// True when an operator named this peer (manually or in a ticket): it may call Raft RPC
-    /// before the membership names it.
+    /// True when an operator named this peer (manually or in a ticket), or its mDNS record
+    /// proved that it holds the cluster cookie: it may call Raft RPC before the membership
+    /// names it.
     #[serde(default)]
     pub operator_named: bool,
     /// When it was last added or confirmed, in milliseconds since the Unix epoch.
@@ -170,8 +171,20 @@ impl PeerBook {
         &self,
         node_id: NodeId,
         endpoint_addr: EndpointAddr,
+        cookie_proven: bool,
     ) -> Result<(), PeerRefused> {
-        self.record(Claim { node_id, endpoint_addr, source: PeerSource::Mdns, api_addr: None })
+        let endpoint = endpoint_addr.id;
+        self.record(Claim { node_id, endpoint_addr, source: PeerSource::Mdns, api_addr: None })?;
+        if cookie_proven {
+            // The record proved the cluster cookie for this endpoint: trust it like a peer
+            // an operator named (it may call Raft RPC before the membership names it).
+            let mut peers = self.peers.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(entry) = peers.get_mut(&node_id).filter(|e| e.endpoint_addr.id == endpoint)
+            {
+                entry.operator_named = true;
+            }
+        }
+        Ok(())
     }
 
     /// Records addresses a DNS lookup found for `endpoint_addr.id`, when the book binds
@@ -375,10 +388,10 @@ mod tests {
     #[test]
     fn mdns_claims_like_gossip_and_dns_only_locates() {
         let book = PeerBook::new();
-        book.add_mdns(2, addr_at(2, 4000)).unwrap();
+        book.add_mdns(2, addr_at(2, 4000), false).unwrap();
         assert_eq!(book.list()[0].source, PeerSource::Mdns);
         assert!(!book.is_operator_named(&addr(2).id));
-        assert!(matches!(book.add_mdns(2, addr_at(9, 1)), Err(PeerRefused::Conflict { .. })));
+        assert!(matches!(book.add_mdns(2, addr_at(9, 1), true), Err(PeerRefused::Conflict { .. })));
         // A lookup never adds a peer, and only locates the endpoint the book binds.
         assert!(!book.add_resolved(3, addr_at(3, 1)));
         assert!(!book.add_resolved(2, addr_at(9, 1)));

@@ -12,14 +12,15 @@
 
 mod process;
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use aspen::api::WriteResult;
 use iroh_dns_server::config::{Config, DnsConfig, MetricsConfig, RateLimitConfig};
-use process::{NodeProcess, NodeSpec, aspen, form_cluster, free_udp_port, wait_for};
-use serde_json::Value;
+use process::{
+    NodeProcess, NodeSpec, aspen, form_cluster, free_udp_port, peers_by_id, wait_for,
+    write_replicates,
+};
 
 /// The origin domain the test server publishes endpoints under.
 const ORIGIN: &str = "aspen.test";
@@ -91,16 +92,9 @@ impl Drop for DnsServer {
     }
 }
 
-/// What `GET /peers` on `node` says: node id → the entry.
-fn peers(node: &NodeProcess) -> Option<BTreeMap<u64, Value>> {
-    let list = node.client().get_json("/peers").ok()?;
-    let entries = list.as_array()?.iter().cloned();
-    Some(entries.filter_map(|entry| Some((entry.get("node_id")?.as_u64()?, entry))).collect())
-}
-
 /// True when `node` has located every other node through DNS, at the address it really has.
 fn located_all(node: &NodeProcess, nodes: &[NodeProcess]) -> bool {
-    let Some(known) = peers(node) else { return false };
+    let Some(known) = peers_by_id(node) else { return false };
     nodes.iter().filter(|other| other.ready.node_id != node.ready.node_id).all(|other| {
         let expected = serde_json::to_value(&other.ready.endpoint_addr).unwrap();
         known.get(&other.ready.node_id).is_some_and(|entry| {
@@ -147,18 +141,7 @@ fn nodes_publish_to_pkarr_and_locate_each_other_by_endpoint_id_through_dns() {
     }
 
     form_cluster(&nodes);
-    let url = nodes[0].url();
-    let written = aspen(&url, &["--json", "kv", "put", "found-by", "dns"]).expect_code(0);
-    let written: WriteResult = serde_json::from_value(written.json()).unwrap();
-    for node in &nodes {
-        wait_for(
-            &format!("node {} to apply the write", node.ready.node_id),
-            CATCH_UP_BOUND,
-            || (node.applied_index()? >= written.log_index).then_some(()),
-        );
-        let read = aspen(&node.url(), &["kv", "get", "found-by"]).expect_code(0);
-        assert_eq!(read.stdout, "dns", "node {}", node.ready.node_id);
-    }
+    write_replicates(&nodes, "found-by", "dns", CATCH_UP_BOUND);
 }
 
 /// Two nodes that must reach each other directly while every other discovery method fails.

@@ -7,12 +7,11 @@
 
 mod process;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aspen::api::{ClusterState, WriteResult};
-use process::{NodeProcess, NodeSpec, aspen, metric, wait_for};
-use serde_json::{Value, json};
+use aspen::api::ClusterState;
+use process::{NodeProcess, NodeSpec, aspen, metric, peers_by_id, wait_for, write_replicates};
+use serde_json::json;
 
 /// Announcement interval of the test nodes: short, so that discovery takes about a second.
 const GOSSIP_INTERVAL_MS: u64 = 250;
@@ -24,17 +23,10 @@ const DISCOVERY_BOUND: Duration = Duration::from_secs(30);
 /// How long replication may take on loopback.
 const CATCH_UP_BOUND: Duration = Duration::from_secs(15);
 
-/// What `GET /peers` on `node` says: node id → the entry.
-fn peers(node: &NodeProcess) -> Option<BTreeMap<u64, Value>> {
-    let list = node.client().get_json("/peers").ok()?;
-    let entries = list.as_array()?.iter().cloned();
-    Some(entries.filter_map(|entry| Some((entry.get("node_id")?.as_u64()?, entry))).collect())
-}
-
 /// True when `node` knows every other node of `nodes` by gossip, at the endpoint and HTTP
 /// address that node really has.
 fn knows_all_by_gossip(node: &NodeProcess, nodes: &[NodeProcess]) -> bool {
-    let Some(known) = peers(node) else { return false };
+    let Some(known) = peers_by_id(node) else { return false };
     nodes.iter().filter(|other| other.ready.node_id != node.ready.node_id).all(|other| {
         known.get(&other.ready.node_id).is_some_and(|entry| {
             entry["source"] == "Gossip"
@@ -85,17 +77,7 @@ fn nodes_joined_by_ticket_find_each_other_and_are_added_by_id() {
         assert_eq!(member.addr, node.ready.http_addr.to_string(), "announced API address");
     }
 
-    let written = aspen(&url, &["--json", "kv", "put", "found-by", "gossip"]).expect_code(0);
-    let written: WriteResult = serde_json::from_value(written.json()).unwrap();
-    for node in &nodes {
-        wait_for(
-            &format!("node {} to apply the write", node.ready.node_id),
-            CATCH_UP_BOUND,
-            || (node.applied_index()? >= written.log_index).then_some(()),
-        );
-        let read = aspen(&node.url(), &["kv", "get", "found-by"]).expect_code(0);
-        assert_eq!(read.stdout, "gossip", "node {}", node.ready.node_id);
-    }
+    write_replicates(&nodes, "found-by", "gossip", CATCH_UP_BOUND);
 
     // A node with gossip off knows the ticket's peers only, and nobody learns it by gossip.
     let quiet_spec = NodeSpec::new(4, 0x91, root.path());
@@ -108,10 +90,10 @@ fn nodes_joined_by_ticket_find_each_other_and_are_added_by_id() {
         (sent >= sent_at_start + 3).then_some(())
     });
     assert_eq!(metric(&quiet, "aspen_gossip_announcements_sent_total"), Some(0));
-    let quiet_peers = peers(&quiet).unwrap();
+    let quiet_peers = peers_by_id(&quiet).unwrap();
     assert_eq!(quiet_peers.keys().copied().collect::<Vec<_>>(), vec![1], "{quiet_peers:?}");
     assert_eq!(quiet_peers[&1]["source"], "Ticket");
     for node in &nodes {
-        assert!(!peers(node).unwrap().contains_key(&4), "node {}", node.ready.node_id);
+        assert!(!peers_by_id(node).unwrap().contains_key(&4), "node {}", node.ready.node_id);
     }
 }

@@ -9,14 +9,11 @@
 
 mod process;
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use aspen::api::WriteResult;
 use process::netns::{self, Netns, address, ip};
-use process::{NodeProcess, NodeSpec, aspen, wait_for};
-use serde_json::Value;
+use process::{NodeProcess, NodeSpec, aspen, peers_by_id, wait_for, write_replicates};
 
 /// How long nodes on one bridge may take to find each other: a few mDNS query rounds (one a
 /// second), with a wide margin for a busy 2-core machine.
@@ -64,16 +61,9 @@ impl Lan {
     }
 }
 
-/// What `GET /peers` on `node` says: node id → the entry.
-fn peers(node: &NodeProcess) -> Option<BTreeMap<u64, Value>> {
-    let list = node.client().get_json("/peers").ok()?;
-    let entries = list.as_array()?.iter().cloned();
-    Some(entries.filter_map(|entry| Some((entry.get("node_id")?.as_u64()?, entry))).collect())
-}
-
 /// True when `node` knows every other node of `nodes` from mDNS, at its endpoint and address.
 fn found_all_by_mdns(node: &NodeProcess, nodes: &[NodeProcess]) -> bool {
-    let Some(known) = peers(node) else { return false };
+    let Some(known) = peers_by_id(node) else { return false };
     nodes.iter().filter(|other| other.ready.node_id != node.ready.node_id).all(|other| {
         let expected = serde_json::to_value(&other.ready.endpoint_addr).unwrap();
         known.get(&other.ready.node_id).is_some_and(|entry| {
@@ -146,25 +136,15 @@ fn nodes_on_one_lan_find_each_other_by_mdns_and_form_a_cluster() {
         aspen(&url, &["cluster", "add-learner", &id, "--addr", &addr]).expect_code(0);
     }
     aspen(&url, &["cluster", "change-membership", "1", "2", "3"]).expect_code(0);
-    let written = aspen(&url, &["--json", "kv", "put", "found-by", "mdns"]).expect_code(0);
-    let written: WriteResult = serde_json::from_value(written.json()).unwrap();
-    for node in &nodes {
-        wait_for(
-            &format!("node {} to apply the write", node.ready.node_id),
-            CATCH_UP_BOUND,
-            || (node.applied_index()? >= written.log_index).then_some(()),
-        );
-        let read = aspen(&node.url(), &["kv", "get", "found-by"]).expect_code(0);
-        assert_eq!(read.stdout, "mdns", "node {}", node.ready.node_id);
-    }
+    write_replicates(&nodes, "found-by", "mdns", CATCH_UP_BOUND);
 
     // By now every node has heard many mDNS rounds: neither outsider was ever recorded.
     for node in nodes.iter().chain([&stranger, &quiet]) {
-        let known = peers(node).unwrap();
+        let known = peers_by_id(node).unwrap();
         assert!(!known.contains_key(&4) && !known.contains_key(&5), "{known:?}");
     }
     for outsider in [&stranger, &quiet] {
-        let known = peers(outsider).unwrap();
+        let known = peers_by_id(outsider).unwrap();
         assert!(known.is_empty(), "node {} knows {known:?}", outsider.ready.node_id);
     }
     drop((nodes, stranger, quiet));

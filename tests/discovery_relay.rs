@@ -11,11 +11,10 @@ mod process;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use aspen::api::WriteResult;
 use iroh::{RelayUrl, TransportAddr};
 use iroh_relay::server::{RelayConfig, Server, ServerConfig};
 use process::netns::{self, Netns, address, ip, ip_succeeds};
-use process::{NodeProcess, NodeSpec, aspen, exchange_peers, form_cluster, wait_for};
+use process::{NodeProcess, NodeSpec, exchange_peers, form_cluster, write_replicates};
 
 /// How long replication through the relay may take.
 const CATCH_UP_BOUND: Duration = Duration::from_secs(30);
@@ -130,18 +129,7 @@ fn nodes_without_a_route_to_each_other_form_a_cluster_through_a_relay() {
     exchange_peers(&nodes);
 
     form_cluster(&nodes);
-    let url = nodes[0].url();
-    let written = aspen(&url, &["--json", "kv", "put", "found-by", "relay"]).expect_code(0);
-    let written: WriteResult = serde_json::from_value(written.json()).unwrap();
-    for node in &nodes {
-        wait_for(
-            &format!("node {} to apply the write", node.ready.node_id),
-            CATCH_UP_BOUND,
-            || (node.applied_index()? >= written.log_index).then_some(()),
-        );
-        let read = aspen(&node.url(), &["kv", "get", "found-by"]).expect_code(0);
-        assert_eq!(read.stdout, "relay", "node {}", node.ready.node_id);
-    }
+    write_replicates(&nodes, "found-by", "relay", CATCH_UP_BOUND);
     // Stop the nodes before the relay and the namespaces go (drop order is reversed).
     drop(nodes);
     drop(relay);

@@ -405,3 +405,25 @@ pub fn form_cluster(nodes: &[NodeProcess]) {
     args.extend(ids.iter().map(String::as_str));
     aspen(&first, &args).expect_code(0);
 }
+
+/// What `GET /peers` on `node` says: node id → the entry.
+pub fn peers_by_id(node: &NodeProcess) -> Option<std::collections::BTreeMap<u64, Value>> {
+    let list = node.client().get_json("/peers").ok()?;
+    let entries = list.as_array()?.iter().cloned();
+    Some(entries.filter_map(|entry| Some((entry.get("node_id")?.as_u64()?, entry))).collect())
+}
+
+/// Writes `key` = `value` through the first node and checks that every node applies it (within
+/// `bound`) and reads it back.
+pub fn write_replicates(nodes: &[NodeProcess], key: &str, value: &str, bound: Duration) {
+    let url = nodes[0].url();
+    let written = aspen(&url, &["--json", "kv", "put", key, value]).expect_code(0);
+    let log_index = written.json()["log_index"].as_u64().expect("log_index of the write");
+    for node in nodes {
+        wait_for(&format!("node {} to apply the write", node.ready.node_id), bound, || {
+            (node.applied_index()? >= log_index).then_some(())
+        });
+        let read = aspen(&node.url(), &["kv", "get", key]).expect_code(0);
+        assert_eq!(read.stdout, value, "node {}", node.ready.node_id);
+    }
+}

@@ -101,6 +101,8 @@ scenario_tests!(
     actor_crash_supervision,
     bootstrap_manual_3,
     bridge_partition,
+    discovery_gossip,
+    discovery_mdns,
     follower_kill_restart,
     leader_kill_failover,
     leader_pause,

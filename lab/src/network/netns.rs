@@ -123,6 +123,8 @@ impl NetnsTopology {
         let cidr = format!("{address}/24");
         ip(&["-n", &namespace, "addr", "add", &cidr, "dev", NODE_DEVICE])?;
         ip(&["-n", &namespace, "link", "set", NODE_DEVICE, "up"])?;
+        // Multicast (mDNS) leaves through the bridge; no default route, so nothing else does.
+        ip(&["-n", &namespace, "route", "add", "224.0.0.0/4", "dev", NODE_DEVICE])?;
         self.rules.insert(node, nft_heal());
         self.nodes += 1;
         Ok(node)

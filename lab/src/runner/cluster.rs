@@ -26,12 +26,16 @@ use rand_chacha::rand_core::RngCore;
 use serde_json::json;
 
 use super::COOKIE;
+
+/// Gossip interval of nodes under gossip discovery: short, so that a run's nodes find each
+/// other within a second or two.
+const GOSSIP_INTERVAL_MS: u64 = 500;
 use super::membership::{change_membership, cluster_node, post_to_leader, remove_member};
 use super::network::{NetworkMsg, NodeNetwork, leader_cut_off, resolve_fault};
 use super::node::{NodeMsg, NodeSpec, SupervisorMsg};
 use super::progress::log;
 use crate::history::{Clock, Event, EventKind, Events, NETWORK_HEAL, Recorder, RunClock};
-use crate::scenario::{FaultKind, NetworkFault, NodeIndex, NodeSelector, Scenario};
+use crate::scenario::{Discovery, FaultKind, NetworkFault, NodeIndex, NodeSelector, Scenario};
 
 /// One node of the cluster, as the runner sees it.
 pub(super) struct Slot {
@@ -88,6 +92,8 @@ pub(super) struct Cluster {
     pub(super) step: Mutex<String>,
     /// Operations completed (any outcome), for the status line.
     pub(super) ops_done: AtomicU64,
+    /// Node 0's cluster ticket, for nodes started after it under gossip discovery.
+    pub(super) ticket: Mutex<Option<String>>,
 }
 
 impl Cluster {
@@ -140,15 +146,26 @@ impl Cluster {
             format!("--election-timeout-max-ms={}", settings.election_timeout_max_ms),
             format!("--snapshot-after-entries={}", settings.snapshot_after_entries),
             format!("--logs-kept-after-snapshot={}", settings.logs_kept_after_snapshot),
-            "--disable-gossip".into(),
-            "--disable-mdns".into(),
         ];
+        let discovery = settings.discovery;
+        if discovery != Discovery::Gossip {
+            args.push("--disable-gossip".into());
+        }
+        if discovery != Discovery::Mdns {
+            args.push("--disable-mdns".into());
+        }
+        if discovery == Discovery::Gossip {
+            args.push(format!("--gossip-interval-ms={GOSSIP_INTERVAL_MS}"));
+            if let Some(ticket) = self.ticket.lock().expect("ticket").clone() {
+                args.push(format!("--ticket={ticket}"));
+            }
+        }
         if self.network.is_some() {
             // The iroh and ractor sockets too, so that peers and the lab reach them.
             args.push(format!("--host={}", me.ip));
         }
         for (other, slot) in slots.iter().enumerate() {
-            if other as NodeIndex != index {
+            if discovery == Discovery::Manual && other as NodeIndex != index {
                 let peer = endpoint_to_string(&slot.endpoint_addr());
                 args.push(format!("--peers={}@{peer}", slot.node_id));
             }
@@ -299,6 +316,13 @@ impl Cluster {
                 let crashed = control.crash_actor(actor).await;
                 control.close().await;
                 crashed.map_err(|e| anyhow::anyhow!("crash_actor {actor} on node {index}: {e}"))?;
+                if takes_down {
+                    // Forget it again now that the actor is gone: between the first forget and
+                    // the crash the watcher may have seen this node lead once more, and a
+                    // restarted RaftActor can restore its leadership in the same term, which
+                    // the watcher would not then count as a new leader.
+                    self.forget_leader(index);
+                }
                 self.event(EventKind::FaultEnd, Some(index), format!("crash_actor {actor}"));
             }
             FaultKind::WipeAndRejoin => {

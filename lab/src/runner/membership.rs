@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::REQUEST_TIMEOUT;
 use super::cluster::{Cluster, NodeStatus};
 use super::http::{Reply, request_async};
-use crate::scenario::NodeIndex;
+use crate::scenario::{Discovery, NodeIndex};
 
 /// Posts to whichever running node leads, retrying on refusals until `timeout`.
 pub(super) async fn post_to_leader(
@@ -42,11 +42,30 @@ pub(super) async fn post_to_leader(
 pub(super) fn cluster_node(cluster: &Cluster, index: NodeIndex) -> Value {
     let slots = cluster.slots.lock().expect("slots");
     let slot = &slots[index as usize];
+    if cluster.scenario.node_settings.discovery != Discovery::Manual {
+        // No endpoint: the leader must take it from what its node discovered.
+        return json!({"id": slot.node_id, "addr": slot.http.clone().unwrap_or_default()});
+    }
     json!({
         "id": slot.node_id,
         "addr": slot.http.clone().unwrap_or_default(),
         "raft_addr": endpoint_to_string(&slot.endpoint_addr()),
     })
+}
+
+/// Node 0's cluster ticket (`GET /cluster-ticket`).
+pub(super) async fn fetch_ticket(cluster: &Arc<Cluster>) -> anyhow::Result<String> {
+    let http = cluster.http(0).ok_or_else(|| anyhow::anyhow!("node 0 is not running"))?;
+    match request_async(http, "/cluster-ticket", None, REQUEST_TIMEOUT).await {
+        Reply::Ok(answer) => answer
+            .get("ticket")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| anyhow::anyhow!("GET /cluster-ticket: no ticket in {answer}")),
+        Reply::Error(status, kind) => anyhow::bail!("GET /cluster-ticket: HTTP {status} {kind}"),
+        Reply::Refused => anyhow::bail!("GET /cluster-ticket: connection refused"),
+        Reply::Lost(e) => anyhow::bail!("GET /cluster-ticket: {e}"),
+    }
 }
 
 pub(super) async fn bootstrap(cluster: &Arc<Cluster>) -> anyhow::Result<()> {

@@ -184,6 +184,7 @@ async fn run_async(
         bootstrapped: AtomicBool::new(false),
         step: Mutex::new("starting".into()),
         ops_done: AtomicU64::new(0),
+        ticket: Mutex::new(None),
     });
     let (checker, _) =
         Actor::spawn_linked(None, Checker, cluster.clone(), supervisor.get_cell()).await?;

@@ -13,7 +13,7 @@ use super::NEMESIS_STOP_TIMEOUT;
 use super::checker::RunChecks;
 use super::cluster::Cluster;
 use super::liveness::probe_every_node;
-use super::membership::{add_node, bootstrap, remove_node};
+use super::membership::{add_node, bootstrap, fetch_ticket, remove_node};
 use super::nemesis::{self, Nemesis, NemesisArgs};
 use super::observe::wait_for;
 use super::ops::step_op;
@@ -22,7 +22,7 @@ use super::workload::{Workload, WorkloadArgs};
 use crate::checker::{CheckVerdict, Outcome};
 use crate::history::{EventKind, OpFunction, OpType, OpValue};
 use crate::nemesis::step_seed;
-use crate::scenario::{CheckKind, NetworkFault, Scenario, Step};
+use crate::scenario::{CheckKind, Discovery, NetworkFault, Scenario, Step};
 
 /// The script's state between steps.
 struct Script<'a> {
@@ -48,6 +48,11 @@ pub(super) async fn run_script(
     }
     for index in 0..scenario.nodes {
         cluster.start(index).await?;
+        if index == 0 && scenario.node_settings.discovery == Discovery::Gossip {
+            // The others join node 0's gossip topic through its ticket, nothing else.
+            let ticket = fetch_ticket(cluster).await?;
+            *cluster.ticket.lock().expect("ticket") = Some(ticket);
+        }
     }
     log(format!("{} nodes started", scenario.nodes));
     let mut script = Script {

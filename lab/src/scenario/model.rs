@@ -75,6 +75,12 @@ pub enum Discovery {
     /// The runner passes every node the addresses of the others (`--peers`).
     #[default]
     Manual,
+    /// Node 0 starts alone; the others start with its cluster ticket only (`--ticket`) and
+    /// find each other through signed gossip announcements.
+    Gossip,
+    /// No peers and no ticket: nodes find each other by mDNS on the lab's bridge. Needs
+    /// `"network": "netns"` (loopback carries no multicast).
+    Mdns,
 }
 
 /// How the node processes are connected.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::model::{CheckKind, Network, NodeIndex, NodeSettings, Scenario};
+use super::model::{CheckKind, Discovery, Network, NodeIndex, NodeSettings, Scenario};
 use super::network::{NetworkFault, NetworkFaultKind, check_network_fault};
 use super::step::{
     FaultKind, FaultStep, NemesisStep, NodeSelector, ReadStep, Step, WorkloadStep, WriteStep,
@@ -70,6 +70,10 @@ pub fn validate(scenario: &Scenario) -> Result<(), Vec<FieldError>> {
         errors.push(FieldError::new("nodes", message));
     }
     check_node_settings(&scenario.node_settings, &mut errors);
+    if scenario.node_settings.discovery == Discovery::Mdns && scenario.network != Network::Netns {
+        let message = "\"mdns\" needs \"network\": \"netns\" (loopback carries no multicast)";
+        errors.push(FieldError::new("node_settings.discovery", message));
+    }
     if scenario.steps.is_empty() {
         errors.push(FieldError::new("steps", "a scenario needs at least one step"));
     } else if scenario.steps.len() > limits::STEPS_MAX {

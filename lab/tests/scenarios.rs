@@ -101,6 +101,7 @@ scenario_tests!(
     actor_crash_supervision,
     bootstrap_manual_3,
     bridge_partition,
+    discovery_dns,
     discovery_gossip,
     discovery_mdns,
     follower_kill_restart,

@@ -59,6 +59,10 @@ pub(super) enum NodeStatus {
 }
 
 impl Slot {
+    pub(super) fn endpoint_id(&self) -> iroh::EndpointId {
+        SecretKey::from_bytes(&self.secret).public()
+    }
+
     pub(super) fn endpoint_addr(&self) -> EndpointAddr {
         let mut addr = EndpointAddr::new(SecretKey::from_bytes(&self.secret).public());
         addr.addrs.insert(TransportAddr::Ip((self.ip, self.iroh_port).into()));
@@ -94,6 +98,8 @@ pub(super) struct Cluster {
     pub(super) ops_done: AtomicU64,
     /// Node 0's cluster ticket, for nodes started after it under gossip discovery.
     pub(super) ticket: Mutex<Option<String>>,
+    /// Flags pointing every node at the run's discovery servers (DNS, relay).
+    pub(super) discovery_args: Vec<String>,
 }
 
 impl Cluster {
@@ -164,10 +170,21 @@ impl Cluster {
             // The iroh and ractor sockets too, so that peers and the lab reach them.
             args.push(format!("--host={}", me.ip));
         }
+        args.extend(self.discovery_args.iter().cloned());
         for (other, slot) in slots.iter().enumerate() {
-            if discovery == Discovery::Manual && other as NodeIndex != index {
-                let peer = endpoint_to_string(&slot.endpoint_addr());
-                args.push(format!("--peers={}@{peer}", slot.node_id));
+            if other as NodeIndex == index {
+                continue;
+            }
+            match discovery {
+                Discovery::Manual => {
+                    let peer = endpoint_to_string(&slot.endpoint_addr());
+                    args.push(format!("--peers={}@{peer}", slot.node_id));
+                }
+                // By endpoint id alone: the node resolves the addresses through DNS.
+                Discovery::Dns => {
+                    args.push(format!("--peers={}@{}", slot.node_id, slot.endpoint_id()))
+                }
+                Discovery::Gossip | Discovery::Mdns => {}
             }
         }
         args

@@ -46,6 +46,7 @@ mod ops;
 mod progress;
 mod run;
 mod script;
+mod servers;
 mod workload;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! the network of a `netns` run, the script, the final heal and checks, and the teardown that
 //! follows whatever happened (an error, a failed step, Ctrl-C).
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,7 @@ use super::node::{LabSupervisor, ProcessGuard, SupervisorMsg};
 use super::observe::watch_leader;
 use super::progress::{Progress, log};
 use super::script::{checks, run_script};
+use super::servers::DiscoveryServers;
 use super::{INTERRUPTED, RunOptions, RunOutcome};
 use crate::checker::Outcome;
 use crate::history::{EventKind, Events, History, Recorder, RunClock};
@@ -114,7 +116,7 @@ fn needs_delay(scenario: &Scenario) -> bool {
 async fn start_network(
     scenario: &Scenario,
     supervisor: &ActorRef<SupervisorMsg>,
-) -> anyhow::Result<ActorRef<NetworkMsg>> {
+) -> anyhow::Result<(ActorRef<NetworkMsg>, Ipv4Addr)> {
     let delay = needs_delay(scenario);
     let built = tokio::task::spawn_blocking(move || {
         let topology = NetnsTopology::create(0)?;
@@ -135,15 +137,16 @@ async fn start_network(
         Err(NetworkError::Unsupported { reason }) => return Err(Skip(reason).into()),
         Err(error) => anyhow::bail!("network: {error}"),
     };
+    let lab_address = topology.lab_address();
     log(format!(
-        "network {}: subnet {}, lab at {}",
+        "network {}: subnet {}, lab at {lab_address}",
         topology.run_id(),
-        topology.subnet(),
-        topology.lab_address()
+        topology.subnet()
     ));
-    ractor::call!(supervisor, SupervisorMsg::SpawnNetwork, topology)
+    let network = ractor::call!(supervisor, SupervisorMsg::SpawnNetwork, topology)
         .map_err(|e| anyhow::anyhow!("spawn the network actor: {e}"))?
-        .map_err(|e| anyhow::anyhow!(e))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    Ok((network, lab_address))
 }
 
 async fn run_async(
@@ -154,15 +157,23 @@ async fn run_async(
 ) -> anyhow::Result<(RunSummary, Outcome)> {
     let clock = RunClock::start();
     let (supervisor, _) = Actor::spawn(None, LabSupervisor, ()).await?;
-    let network = match scenario.network {
+    let (network, lab_address) = match scenario.network {
         Network::Netns => match start_network(scenario, &supervisor).await {
-            Ok(network) => Some(network),
+            Ok((network, lab_address)) => (Some(network), lab_address),
             Err(error) => {
                 supervisor.stop_and_wait(None, Some(Duration::from_secs(10))).await.ok();
                 return Err(error);
             }
         },
-        Network::Loopback => None,
+        Network::Loopback => (None, Ipv4Addr::LOCALHOST),
+    };
+    let servers = match DiscoveryServers::start(scenario.node_settings.discovery, lab_address).await
+    {
+        Ok(servers) => servers,
+        Err(error) => {
+            supervisor.stop_and_wait(None, Some(Duration::from_secs(10))).await.ok();
+            return Err(error);
+        }
     };
     std::fs::create_dir_all(run_dir)?;
     let cluster = Arc::new(Cluster {
@@ -185,6 +196,7 @@ async fn run_async(
         step: Mutex::new("starting".into()),
         ops_done: AtomicU64::new(0),
         ticket: Mutex::new(None),
+        discovery_args: servers.node_args(),
     });
     let (checker, _) =
         Actor::spawn_linked(None, Checker, cluster.clone(), supervisor.get_cell()).await?;
@@ -224,6 +236,7 @@ async fn run_async(
         }
     }
     supervisor.stop_and_wait(None, Some(Duration::from_secs(10))).await.ok();
+    servers.stop().await;
     let events = cluster.events.lock().expect("events").clone();
     let recorder =
         std::mem::replace(&mut *cluster.recorder.lock().expect("recorder"), Recorder::new(clock));

@@ -81,6 +81,9 @@ pub enum Discovery {
     /// No peers and no ticket: nodes find each other by mDNS on the lab's bridge. Needs
     /// `"network": "netns"` (loopback carries no multicast).
     Mdns,
+    /// The lab runs a DNS + pkarr server; nodes publish to it and are given their peers by
+    /// endpoint id alone (`--peers ID@<endpoint id>`), whose addresses they resolve through it.
+    Dns,
 }
 
 /// How the node processes are connected.

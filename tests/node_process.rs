@@ -55,17 +55,7 @@ fn three_nodes_replicate_a_write_made_through_a_follower() {
 fn killed_leader_fails_over_and_rejoins_with_every_acknowledged_write() {
     let root = tempfile::tempdir().unwrap();
     let specs: Vec<NodeSpec> = (1..=3).map(|id| NodeSpec::new(id, 0x22, root.path())).collect();
-    // No fixed keys here: each node keeps the key it made in its data dir, and the peers are
-    // introduced at run time, as an operator without a key plan would do it.
-    let mut nodes: Vec<NodeProcess> = specs
-        .iter()
-        .map(|spec| {
-            let log = root.path().join(format!("node-{}.log", spec.node_id));
-            NodeProcess::start(spec.args_with_stored_key(), &log)
-        })
-        .collect();
-    exchange_peers(&nodes);
-    form_cluster(&nodes);
+    let mut nodes = start_cluster_with_stored_keys(&specs, root.path());
     let mut acknowledged = BTreeMap::new();
     for i in 0..25 {
         put_acknowledged(&nodes[1], &format!("before/{i:02}"), &i.to_string(), &mut acknowledged);
@@ -116,15 +106,7 @@ fn killed_leader_fails_over_and_rejoins_with_every_acknowledged_write() {
 fn a_removed_node_wiped_and_rejoined_under_its_id_catches_up() {
     let root = tempfile::tempdir().unwrap();
     let specs: Vec<NodeSpec> = (1..=3).map(|id| NodeSpec::new(id, 0x33, root.path())).collect();
-    let mut nodes: Vec<NodeProcess> = specs
-        .iter()
-        .map(|spec| {
-            let log = root.path().join(format!("node-{}.log", spec.node_id));
-            NodeProcess::start(spec.args_with_stored_key(), &log)
-        })
-        .collect();
-    exchange_peers(&nodes);
-    form_cluster(&nodes);
+    let mut nodes = start_cluster_with_stored_keys(&specs, root.path());
     let mut acknowledged = BTreeMap::new();
     for i in 0..10 {
         put_acknowledged(&nodes[0], &format!("before/{i:02}"), &i.to_string(), &mut acknowledged);
@@ -191,6 +173,25 @@ fn a_removed_node_wiped_and_rejoined_under_its_id_catches_up() {
             assert_eq!(found.get(key), Some(value), "node {} lost {key}", node.ready.node_id);
         }
     }
+}
+
+/// Starts one node per spec without fixed keys (each keeps the key it makes in its data dir),
+/// introduces the peers at run time, as an operator without a key plan would, and forms the
+/// cluster.
+fn start_cluster_with_stored_keys(
+    specs: &[NodeSpec],
+    log_dir: &std::path::Path,
+) -> Vec<NodeProcess> {
+    let nodes: Vec<NodeProcess> = specs
+        .iter()
+        .map(|spec| {
+            let log = log_dir.join(format!("node-{}.log", spec.node_id));
+            NodeProcess::start(spec.args_with_stored_key(), &log)
+        })
+        .collect();
+    exchange_peers(&nodes);
+    form_cluster(&nodes);
+    nodes
 }
 
 /// Writes `key` through `node`, retrying while leadership settles, and records it with its log

@@ -104,6 +104,7 @@ scenario_tests!(
     discovery_dns,
     discovery_gossip,
     discovery_mdns,
+    discovery_relay,
     follower_kill_restart,
     leader_kill_failover,
     leader_pause,

@@ -100,6 +100,8 @@ pub(super) struct Cluster {
     pub(super) ticket: Mutex<Option<String>>,
     /// Flags pointing every node at the run's discovery servers (DNS, relay).
     pub(super) discovery_args: Vec<String>,
+    /// The lab's relay under `relay` discovery, named in every peer address the runner gives.
+    pub(super) relay_url: Option<iroh::RelayUrl>,
 }
 
 impl Cluster {
@@ -176,8 +178,8 @@ impl Cluster {
                 continue;
             }
             match discovery {
-                Discovery::Manual => {
-                    let peer = endpoint_to_string(&slot.endpoint_addr());
+                Discovery::Manual | Discovery::Relay => {
+                    let peer = endpoint_to_string(&self.peer_addr(slot));
                     args.push(format!("--peers={}@{peer}", slot.node_id));
                 }
                 // By endpoint id alone: the node resolves the addresses through DNS.
@@ -188,6 +190,13 @@ impl Cluster {
             }
         }
         args
+    }
+
+    /// The address the runner names `slot` by: its direct address, and the lab's relay if any.
+    pub(super) fn peer_addr(&self, slot: &Slot) -> EndpointAddr {
+        let mut addr = slot.endpoint_addr();
+        addr.addrs.extend(self.relay_url.clone().map(TransportAddr::Relay));
+        addr
     }
 
     /// Adds a slot for a new node and spawns its actor (not its process).

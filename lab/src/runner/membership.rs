@@ -42,14 +42,14 @@ pub(super) async fn post_to_leader(
 pub(super) fn cluster_node(cluster: &Cluster, index: NodeIndex) -> Value {
     let slots = cluster.slots.lock().expect("slots");
     let slot = &slots[index as usize];
-    if cluster.scenario.node_settings.discovery != Discovery::Manual {
+    if !matches!(cluster.scenario.node_settings.discovery, Discovery::Manual | Discovery::Relay) {
         // No endpoint: the leader must take it from what its node discovered.
         return json!({"id": slot.node_id, "addr": slot.http.clone().unwrap_or_default()});
     }
     json!({
         "id": slot.node_id,
         "addr": slot.http.clone().unwrap_or_default(),
-        "raft_addr": endpoint_to_string(&slot.endpoint_addr()),
+        "raft_addr": endpoint_to_string(&cluster.peer_addr(slot)),
     })
 }
 

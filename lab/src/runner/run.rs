@@ -197,6 +197,7 @@ async fn run_async(
         ops_done: AtomicU64::new(0),
         ticket: Mutex::new(None),
         discovery_args: servers.node_args(),
+        relay_url: servers.relay_url(),
     });
     let (checker, _) =
         Actor::spawn_linked(None, Checker, cluster.clone(), supervisor.get_cell()).await?;

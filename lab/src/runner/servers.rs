@@ -1,22 +1,21 @@
-//! The discovery servers a run brings along: a DNS + pkarr server for `"discovery": "dns"`, in
-//! the lab process, on the address the nodes reach the lab at (127.0.0.1 on loopback, the lab
-//! address in netns mode, which the fault rules never drop).
+//! The discovery servers a run brings along, in the lab process, on the address the nodes reach
+//! the lab at (127.0.0.1 on loopback, the lab address in netns mode, which the fault rules
+//! never drop):
+//! - `"discovery": "dns"`: a DNS + pkarr server. Every node publishes its addresses with pkarr
+//!   to it and resolves its peers, which the runner names by endpoint id alone
+//!   (`--peers ID@<endpoint id>`), through it.
+//! - `"discovery": "relay"`: an iroh relay server (plain HTTP). Every node uses it as its home
+//!   relay (`--relay-url`), and the runner names each peer with the relay next to its direct
+//!   address, so packets between nodes whose direct path is cut go through the relay.
 //!
-//! Under `dns` every node publishes its addresses with pkarr to the server and resolves its
-//! peers, which the runner names by endpoint id alone (`--peers ID@<endpoint id>`), through it.
-//!
-//! Caveats:
-//! - The server runs on the run's tokio runtime: a run that is killed takes it with it.
-//! - No relay scenario yet: a relay run (every node on the lab's relay, then every direct path
-//!   cut) did not replicate, because a first connection through the relay takes longer than a
-//!   heartbeat's RPC deadline and each timed-out call drops the half-made connection (see the
-//!   session note of 2026-11-24). tests/discovery_relay.rs, where there never is a direct path,
-//!   passes.
+//! The servers run on the run's tokio runtime: a run that is killed takes them with it.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use iroh::RelayUrl;
 use iroh_dns_server::config::{Config, DnsConfig, MetricsConfig, RateLimitConfig};
+use iroh_relay::server::{RelayConfig, ServerConfig};
 
 use crate::scenario::Discovery;
 
@@ -30,6 +29,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub(super) struct DiscoveryServers {
     dns: Option<(iroh_dns_server::Server, tempfile::TempDir)>,
+    relay: Option<iroh_relay::server::Server>,
 }
 
 impl DiscoveryServers {
@@ -44,9 +44,23 @@ impl DiscoveryServers {
                     .map_err(|e| anyhow::anyhow!("the lab's DNS server: {e:#}"))?;
                 servers.dns = Some((server, data_dir));
             }
+            Discovery::Relay => {
+                let mut config = ServerConfig::default();
+                config.relay = Some(RelayConfig::new(SocketAddr::new(IpAddr::V4(ip), 0)));
+                let server = iroh_relay::server::Server::spawn(config)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("the lab's relay server: {e:#}"))?;
+                servers.relay = Some(server);
+            }
             Discovery::Manual | Discovery::Gossip | Discovery::Mdns => {}
         }
         Ok(servers)
+    }
+
+    /// The relay's URL, under `relay` discovery.
+    pub(super) fn relay_url(&self) -> Option<RelayUrl> {
+        let addr = self.relay.as_ref()?.http_addr()?;
+        format!("http://{addr}").parse().ok()
     }
 
     /// The flags that point a node at these servers.
@@ -59,12 +73,16 @@ impl DiscoveryServers {
             args.push("--enable-pkarr".into());
             args.extend(pkarr.map(|url| format!("--pkarr-relay-url={url}")));
         }
+        args.extend(self.relay_url().map(|url| format!("--relay-url={url}")));
         args
     }
 
-    /// Stops the server within `STOP_TIMEOUT`.
+    /// Stops the servers, each within `STOP_TIMEOUT`.
     pub(super) async fn stop(self) {
         if let Some((server, _data_dir)) = self.dns {
+            let _ = tokio::time::timeout(STOP_TIMEOUT, server.shutdown()).await;
+        }
+        if let Some(server) = self.relay {
             let _ = tokio::time::timeout(STOP_TIMEOUT, server.shutdown()).await;
         }
     }

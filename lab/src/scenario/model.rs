@@ -84,6 +84,10 @@ pub enum Discovery {
     /// The lab runs a DNS + pkarr server; nodes publish to it and are given their peers by
     /// endpoint id alone (`--peers ID@<endpoint id>`), whose addresses they resolve through it.
     Dns,
+    /// The lab runs an iroh relay server; every node uses it (`--relay-url`) and is given its
+    /// peers' addresses with the relay named next to the direct address, so nodes that cannot
+    /// reach each other directly (a `network_fault`) still talk through it.
+    Relay,
 }
 
 /// How the node processes are connected.

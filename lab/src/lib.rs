@@ -16,7 +16,7 @@
 //!   a [`history::Recorder`] and lab events (faults, leader changes, steps) in
 //!   [`history::Events`], both on one [`history::RunClock`].
 //! - [`checker`] judges the recorded data with plain functions: linearizability per key,
-//!   durability, failover, liveness, replication and discovery, each a
+//!   durability, failover, liveness, replication, discovery and no intruder, each a
 //!   [`checker::CheckVerdict`] with a reason that names node, key and time.
 //! - [`report`] writes the run directory: `summary.json` ([`report::RunSummary`]),
 //!   `history.jsonl`, `events.jsonl`, and a self-contained `report.html` with a timeline.

@@ -3,7 +3,8 @@
 //! scenario file that no test names fails `every_scenario_file_has_a_test`. A `netns` scenario
 //! may come back `SKIP` only for a reason this machine gives (no root or `nft`; no tc netem for
 //! a scenario that delays packets). And a `netns` run leaves no namespace and no node process
-//! behind, whether it passes or fails a step.
+//! behind, whether it passes or fails a step; and the intruder of `discovery_intruder` is kept
+//! out in a `netns` run too, and its process is gone at the end of a run that passes or fails.
 //!
 //! The node binary must be built in the same target directory (`cargo build --workspace`, or
 //! `cargo nextest run --workspace --all-targets`, builds it). `.config/nextest.toml` gives this
@@ -103,6 +104,7 @@ scenario_tests!(
     bridge_partition,
     discovery_dns,
     discovery_gossip,
+    discovery_intruder,
     discovery_mdns,
     discovery_relay,
     follower_kill_restart,
@@ -200,6 +202,68 @@ fn a_netns_run_leaves_no_namespace_or_process_behind() {
 #[test]
 fn a_netns_run_that_fails_a_step_leaves_no_namespace_or_process_behind() {
     netns_run_leaves_nothing(r#"{"read": {"key": "a", "expect": "not what was written"}}"#, false);
+}
+
+/// Runs `discovery_intruder.json` changed by `change`, from a temporary directory; returns the
+/// output and the run directory (inside `dir`).
+fn run_intruder_scenario(
+    dir: &Path,
+    change: impl FnOnce(&mut serde_json::Value),
+) -> (Output, PathBuf) {
+    let text = std::fs::read_to_string(scenarios_dir().join("discovery_intruder.json")).unwrap();
+    let mut scenario: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    change(&mut scenario);
+    let path = dir.join("intruder.json");
+    std::fs::write(&path, scenario.to_string()).expect("write scenario");
+    let out = dir.join("out");
+    let output = aspen_lab_run(&path, &out);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let run_dir = std::fs::read_dir(&out).expect(&stdout).next().expect("a run dir");
+    (output, run_dir.unwrap().path())
+}
+
+/// Asserts that the run started the three nodes and the intruder and that none of them lives.
+fn nodes_and_intruder_are_gone(run_dir: &Path) {
+    let events = std::fs::read_to_string(run_dir.join("events.jsonl")).expect("events.jsonl");
+    assert!(events.contains(r#""node":null,"detail":"the intruder: pid "#), "{events}");
+    let pids = node_pids(run_dir);
+    assert_eq!(pids.len(), 4, "three nodes and the intruder started: {pids:?}");
+    for pid in pids {
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} is still alive");
+    }
+    assert!(run_dir.join("intruder.log").is_file(), "the intruder has its log");
+}
+
+#[test]
+fn the_intruder_is_kept_out_in_a_netns_run_and_stopped_at_its_end() {
+    if let Err(error) = aspen_lab::network::support() {
+        println!("skipped: {error}");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (output, run_dir) = run_intruder_scenario(dir.path(), |scenario| {
+        scenario["network"] = "netns".into();
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("  no_intruder: PASS: 3 members: "), "{stdout}");
+    nodes_and_intruder_are_gone(&run_dir);
+}
+
+#[test]
+fn the_intruder_is_stopped_when_a_later_step_fails() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (output, run_dir) = run_intruder_scenario(dir.path(), |scenario| {
+        let failing = serde_json::json!({"read": {"key": "k0", "expect": "never written"}});
+        let steps = scenario["steps"].as_array_mut().expect("steps");
+        steps.truncate(4);
+        assert_eq!(steps[3], "intruder", "the fourth step starts the intruder");
+        steps.push(failing);
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stdout.contains("  script: FAIL: steps[4] read: "), "{stdout}");
+    nodes_and_intruder_are_gone(&run_dir);
 }
 
 /// The nemesis schedule of a shipped scenario depends only on the scenario and the seed.

@@ -11,6 +11,8 @@
 //! - [`check_liveness`]: after every heal, every node writes and reads again in time.
 //! - [`check_replication`]: every node reports the same state digest.
 //! - [`check_discovery`]: every node knows every other.
+//! - [`check_no_intruder`]: the stranger of an `intruder` step is in no peer book and no
+//!   membership, and the members turned its connections away.
 //!
 //! Caveats:
 //! - `Unknown` is not a pass: the run's overall outcome is `Unknown` unless something failed.
@@ -20,6 +22,7 @@
 mod discovery;
 mod durability;
 mod failover;
+mod intruder;
 pub mod linearizability;
 mod liveness;
 mod replication;
@@ -31,6 +34,7 @@ mod tests;
 pub use discovery::{NodePeers, check_discovery};
 pub use durability::check_durability;
 pub use failover::check_failover;
+pub use intruder::{Intruder, KnownNode, MemberReport, check_no_intruder};
 pub use liveness::{check_liveness, liveness_bound_ms};
 pub use replication::{NodeState, check_replication};
 pub use verdict::{CheckVerdict, Outcome, nodes, overall, seconds};

@@ -252,3 +252,89 @@ fn the_overall_outcome_is_the_worst_one() {
     assert_eq!(overall(&[pass.clone(), unknown.clone()]), Outcome::Unknown);
     assert_eq!(overall(&[unknown, fail, pass]), Outcome::Fail);
 }
+
+/// A member report: peers and membership as `(node id, endpoint id)`, refusals since the
+/// intruder started.
+fn member(node: u32, known: &[(u64, &str)], refused: u64) -> MemberReport {
+    let known: Vec<KnownNode> = known
+        .iter()
+        .map(|(node_id, endpoint)| KnownNode {
+            node_id: *node_id,
+            endpoint_id: Some(endpoint.to_string()),
+        })
+        .collect();
+    MemberReport {
+        node,
+        peers: Some(known.clone()),
+        membership: Some(known),
+        refused_since_intruder: Some(refused),
+    }
+}
+
+fn intruder(sent: Option<u64>) -> Intruder {
+    Intruder { node_id: 100, endpoint_id: "ee11ee11ee11ee11".into(), announcements_sent: sent }
+}
+
+#[test]
+fn no_intruder_passes_when_every_member_kept_it_out_and_turned_it_away() {
+    let members = [
+        member(0, &[(2, "bb"), (3, "cc")], 5),
+        member(1, &[(1, "aa"), (3, "cc")], 4),
+        member(2, &[(1, "aa"), (2, "bb")], 0),
+    ];
+    let verdict = check_no_intruder(Some(&intruder(Some(0))), &members);
+    assert_eq!(verdict.outcome, Outcome::Pass, "{verdict}");
+    assert_eq!(
+        verdict.reason,
+        "3 members: the intruder (node 100, endpoint ee11ee11ee) is in no peer book and no \
+         membership; they refused 9 of its Raft RPC connections (node 0 5, node 1 4, node 2 0); \
+         it sent no gossip announcement (no member joins the topic of another cookie)"
+    );
+}
+
+#[test]
+fn no_intruder_fails_when_a_peer_book_or_membership_holds_it_by_id_or_endpoint() {
+    let mut by_id = member(0, &[(2, "bb")], 5);
+    by_id.peers.as_mut().unwrap().push(KnownNode { node_id: 100, endpoint_id: None });
+    let by_endpoint = member(1, &[(1, "aa"), (7, "ee11ee11ee11ee11")], 5);
+    let verdict = check_no_intruder(Some(&intruder(Some(3))), &[by_id, by_endpoint]);
+    assert_eq!(verdict.outcome, Outcome::Fail, "{verdict}");
+    assert_eq!(
+        verdict.reason,
+        "node 0's peer book holds the intruder (node 100, endpoint ee11ee11ee) as node 100 at \
+         endpoint none\n\
+         node 1's peer book holds the intruder (node 100, endpoint ee11ee11ee) as node 7 at \
+         endpoint ee11ee11ee\n\
+         node 1's membership holds the intruder (node 100, endpoint ee11ee11ee) as node 7 at \
+         endpoint ee11ee11ee"
+    );
+    // A sighting fails the check even when another member is silent.
+    let silent =
+        MemberReport { node: 2, peers: None, membership: None, refused_since_intruder: None };
+    let in_membership = member(0, &[(100, "ff")], 0);
+    let verdict = check_no_intruder(Some(&intruder(None)), &[in_membership, silent]);
+    assert_eq!(verdict.outcome, Outcome::Fail, "{verdict}");
+}
+
+#[test]
+fn no_intruder_is_undecided_without_evidence_that_the_intruder_reached_the_cluster() {
+    let untouched = [member(0, &[(2, "bb")], 0), member(1, &[(1, "aa")], 0)];
+    let verdict = check_no_intruder(Some(&intruder(Some(0))), &untouched);
+    assert_eq!(verdict.outcome, Outcome::Unknown, "{verdict}");
+    assert_eq!(
+        verdict.reason,
+        "no member refused a Raft RPC connection since the intruder started: no evidence that \
+         the intruder (node 100, endpoint ee11ee11ee) reached the cluster"
+    );
+    let mut silent = member(1, &[(1, "aa")], 3);
+    silent.membership = None;
+    let verdict = check_no_intruder(Some(&intruder(None)), &[member(0, &[(2, "bb")], 3), silent]);
+    assert_eq!(verdict.outcome, Outcome::Unknown, "{verdict}");
+    assert_eq!(
+        verdict.reason,
+        "node 1 did not answer /cluster/state\n\
+         the intruder did not answer /metrics: it was not running"
+    );
+    let verdict = check_no_intruder(None, &untouched);
+    assert_eq!(verdict.reason, "no intruder was started");
+}

@@ -41,9 +41,10 @@ pub enum EventKind {
     FaultEnd,
     /// `node` was observed as the leader (a new leader, or the first one).
     Leader,
-    /// `node`'s process started and answered its health check.
+    /// `node`'s process started and printed its ready line; without a node, the intruder's
+    /// (the `intruder` step), whose detail then begins with `the intruder:`.
     NodeStart,
-    /// `node`'s process exited without the lab asking it to.
+    /// `node`'s process exited without the lab asking it to; without a node, the intruder's.
     NodeExit,
     /// A scenario step started; `detail` names it.
     Step,

@@ -15,13 +15,14 @@ use serde_json::{Value, json};
 use super::REQUEST_TIMEOUT;
 use super::cluster::Cluster;
 use super::http::{Reply, applied_of, metrics, request_async};
+use super::intruder::intruder_reports;
 use super::observe::{discovery_peers, wait_for};
 use super::ops::step_op;
 use super::progress::log;
 use crate::checker::linearizability::check_history;
 use crate::checker::{
     CheckVerdict, NodeState, check_discovery, check_durability, check_failover, check_liveness,
-    check_replication, liveness_bound_ms,
+    check_no_intruder, check_replication, liveness_bound_ms,
 };
 use crate::history::{EventKind, History, OpFunction, OpValue};
 use crate::limits;
@@ -102,6 +103,10 @@ async fn run_checks(
                 check_liveness(&history, &events, &cluster.members(), bound_ms)
             }
             CheckKind::Linearizability => check_history(&history).verdict(),
+            CheckKind::NoIntruder => {
+                let (intruder, members) = intruder_reports(cluster).await;
+                check_no_intruder(intruder.as_ref(), &members)
+            }
         };
         verdicts.push(verdict);
     }

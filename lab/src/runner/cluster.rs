@@ -26,16 +26,19 @@ use rand_chacha::rand_core::RngCore;
 use serde_json::json;
 
 use super::COOKIE;
+use super::intruder::IntruderProcess;
+use super::membership::{change_membership, cluster_node, post_to_leader, remove_member};
+use super::network::{NetworkMsg, NodeNetwork, leader_cut_off, resolve_fault};
+use super::node::{NodeMsg, NodeSpec, ProcessRole, SupervisorMsg};
+use super::progress::log;
+use crate::history::{Clock, Event, EventKind, Events, NETWORK_HEAL, Recorder, RunClock};
+use crate::scenario::{
+    Discovery, FaultKind, NetworkFault, NodeIndex, NodeSelector, NodeSettings, Scenario,
+};
 
 /// Gossip interval of nodes under gossip discovery: short, so that a run's nodes find each
 /// other within a second or two.
-const GOSSIP_INTERVAL_MS: u64 = 500;
-use super::membership::{change_membership, cluster_node, post_to_leader, remove_member};
-use super::network::{NetworkMsg, NodeNetwork, leader_cut_off, resolve_fault};
-use super::node::{NodeMsg, NodeSpec, SupervisorMsg};
-use super::progress::log;
-use crate::history::{Clock, Event, EventKind, Events, NETWORK_HEAL, Recorder, RunClock};
-use crate::scenario::{Discovery, FaultKind, NetworkFault, NodeIndex, NodeSelector, Scenario};
+pub(super) const GOSSIP_INTERVAL_MS: u64 = 500;
 
 /// One node of the cluster, as the runner sees it.
 pub(super) struct Slot {
@@ -102,6 +105,11 @@ pub(super) struct Cluster {
     pub(super) discovery_args: Vec<String>,
     /// The lab's relay under `relay` discovery, named in every peer address the runner gives.
     pub(super) relay_url: Option<iroh::RelayUrl>,
+    /// The address the lab reaches the nodes from: 127.0.0.1, or the lab's address in a
+    /// `netns` run. The intruder binds to it.
+    pub(super) lab_address: Ipv4Addr,
+    /// The stranger of the `intruder` step, once started.
+    pub(super) intruder: Mutex<Option<IntruderProcess>>,
 }
 
 impl Cluster {
@@ -149,12 +157,8 @@ impl Cluster {
             format!("--iroh-port={}", me.iroh_port),
             format!("--iroh-secret-key={}", hex::encode(me.secret)),
             format!("--cookie={COOKIE}"),
-            format!("--heartbeat-interval-ms={}", settings.heartbeat_interval_ms),
-            format!("--election-timeout-min-ms={}", settings.election_timeout_min_ms),
-            format!("--election-timeout-max-ms={}", settings.election_timeout_max_ms),
-            format!("--snapshot-after-entries={}", settings.snapshot_after_entries),
-            format!("--logs-kept-after-snapshot={}", settings.logs_kept_after_snapshot),
         ];
+        args.extend(raft_settings_args(settings));
         let discovery = settings.discovery;
         if discovery != Discovery::Gossip {
             args.push("--disable-gossip".into());
@@ -211,7 +215,7 @@ impl Cluster {
             None => NodeNetwork { address: Ipv4Addr::LOCALHOST, command_prefix: Vec::new() },
         };
         let spec = NodeSpec {
-            index,
+            role: ProcessRole::Node(index),
             bin: self.bin.clone(),
             args: Vec::new(),
             command_prefix: place.command_prefix,
@@ -487,6 +491,17 @@ impl Cluster {
         }
         Ok(healing || always)
     }
+}
+
+/// The Raft timing and snapshot flags of every node (the intruder's too).
+pub(super) fn raft_settings_args(settings: &NodeSettings) -> Vec<String> {
+    vec![
+        format!("--heartbeat-interval-ms={}", settings.heartbeat_interval_ms),
+        format!("--election-timeout-min-ms={}", settings.election_timeout_min_ms),
+        format!("--election-timeout-max-ms={}", settings.election_timeout_max_ms),
+        format!("--snapshot-after-entries={}", settings.snapshot_after_entries),
+        format!("--logs-kept-after-snapshot={}", settings.logs_kept_after_snapshot),
+    ]
 }
 
 /// Starts a node actor's process with `args` (the peer list can grow between starts).

@@ -1,6 +1,6 @@
 //! Talking to a node's HTTP API from the lab: one blocking request with a timeout, sorted into
 //! what the lab needs to know (answered, refused before sending, or lost in flight), and the
-//! few metrics the runner reads.
+//! few metrics the runner reads (Raft's JSON metrics, and counters of the Prometheus page).
 
 use std::time::Duration;
 
@@ -81,4 +81,48 @@ pub(super) fn leader_of(metrics: &Value) -> Option<u64> {
 pub(super) fn applied_of(metrics: &Value) -> Option<u64> {
     let applied = metrics.get("last_applied")?;
     applied.get("index").and_then(Value::as_u64).or_else(|| applied.as_u64())
+}
+
+/// The node's Prometheus page (`GET /metrics`), if it answers.
+pub(super) async fn metrics_page(http: Option<String>) -> Option<String> {
+    let http = http?;
+    tokio::task::spawn_blocking(move || {
+        let mut response =
+            agent(STATUS_TIMEOUT).get(format!("http://{http}/metrics")).call().ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.body_mut().read_to_string().ok()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// The value of one series (`name` or `name{labels}`, written exactly as the page does) of a
+/// Prometheus text page, for counters and gauges that hold whole numbers.
+pub(super) fn metric_value(page: &str, series: &str) -> Option<u64> {
+    page.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metric_value;
+
+    #[test]
+    fn a_series_is_read_by_its_exact_name_and_labels() {
+        let page = "# HELP aspen_rpc_refused_connections_total Raft RPC connections refused.\n\
+                    # TYPE aspen_rpc_refused_connections_total counter\n\
+                    aspen_rpc_refused_connections_total 6\n\
+                    aspen_rpc_refused_connections_total_other 9\n\
+                    aspen_gossip_messages_dropped_total{reason=\"wrong_topic\"} 12\n";
+        assert_eq!(metric_value(page, "aspen_rpc_refused_connections_total"), Some(6));
+        let wrong_topic = r#"aspen_gossip_messages_dropped_total{reason="wrong_topic"}"#;
+        assert_eq!(metric_value(page, wrong_topic), Some(12));
+        assert_eq!(metric_value(page, "aspen_gossip_messages_dropped_total"), None);
+        assert_eq!(metric_value(page, "aspen_missing_total"), None);
+    }
 }

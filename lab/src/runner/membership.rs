@@ -53,9 +53,12 @@ pub(super) fn cluster_node(cluster: &Cluster, index: NodeIndex) -> Value {
     })
 }
 
-/// Node 0's cluster ticket (`GET /cluster-ticket`).
-pub(super) async fn fetch_ticket(cluster: &Arc<Cluster>) -> anyhow::Result<String> {
-    let http = cluster.http(0).ok_or_else(|| anyhow::anyhow!("node 0 is not running"))?;
+/// The cluster ticket node `index` hands out (`GET /cluster-ticket`).
+pub(super) async fn fetch_ticket(
+    cluster: &Arc<Cluster>,
+    index: NodeIndex,
+) -> anyhow::Result<String> {
+    let http = cluster.http(index).ok_or_else(|| anyhow::anyhow!("node {index} is not running"))?;
     match request_async(http, "/cluster-ticket", None, REQUEST_TIMEOUT).await {
         Reply::Ok(answer) => answer
             .get("ticket")

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! LabSupervisor
-//! ├── NodeProcess × N   one aspen-node OS process each (node.rs)
+//! ├── NodeProcess × N   one aspen-node OS process each (node.rs), and one for the intruder
 //! ├── Network           in a `netns` run, the namespaces and the network faults (network.rs)
 //! ├── Workload          per workload step, with one WorkloadClient per client (workload.rs)
 //! ├── Nemesis           per nemesis step, the seeded fault schedule (nemesis.rs)
@@ -17,8 +17,9 @@
 //! leader watcher in observe.rs). Process faults, network faults and heal are in cluster.rs,
 //! the write and read sent to every node after a heal in liveness.rs, membership changes in
 //! membership.rs, one recorded operation in ops.rs, HTTP in http.rs, the terminal status line
-//! in progress.rs. Every process is killed, every namespace and temporary directory removed
-//! when the run ends, also on an error or Ctrl-C.
+//! in progress.rs, and the stranger of an `intruder` step (a node with another cookie that
+//! holds the cluster's ticket) in intruder.rs. Every process is killed, every namespace and
+//! temporary directory removed when the run ends, also on an error or Ctrl-C.
 //!
 //! With `"network": "netns"`, every node runs in a namespace of its own
 //! ([`crate::network::NetnsTopology`]), binds its HTTP API, iroh and control sockets to its
@@ -36,6 +37,7 @@
 mod checker;
 mod cluster;
 mod http;
+mod intruder;
 mod liveness;
 mod membership;
 mod nemesis;

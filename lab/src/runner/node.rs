@@ -2,10 +2,11 @@
 //! process, and in a `netns` run the `Network` actor (network.rs).
 //!
 //! A NodeProcess starts its process, waits for the ready line with a deadline, appends the
-//! process's stdout and stderr to `node-N.log`, sends signals, and restarts the process on the
-//! same data directory and ports. A monitor task owns the `Child` (with `kill_on_drop`), so a
-//! process never outlives the run, also on an error or a panic; an exit the lab did not ask for
-//! is recorded as a `node_exit` event.
+//! process's stdout and stderr to `node-N.log` (`intruder.log` for the stranger of an
+//! `intruder` step, which is not a member: its events name no node), sends signals, and
+//! restarts the process on the same data directory and ports. A monitor task owns the `Child`
+//! (with `kill_on_drop`), so a process never outlives the run, also on an error or a panic; an
+//! exit the lab did not ask for is recorded as a `node_exit` event.
 //!
 //! In a `netns` run the process is started as `ip netns exec <ns> aspen-node ...`. `ip` execs
 //! the node in place, so the pid the lab signals is the node's own; the actor checks this once
@@ -51,11 +52,39 @@ impl Drop for ProcessGuard {
     }
 }
 
+/// Which process a NodeProcess actor runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessRole {
+    /// The cluster node with this index.
+    Node(NodeIndex),
+    /// The stranger of an `intruder` step.
+    Intruder,
+}
+
+impl ProcessRole {
+    /// The node its events name: none for the intruder, which is no member.
+    fn event_node(self) -> Option<NodeIndex> {
+        match self {
+            ProcessRole::Node(index) => Some(index),
+            ProcessRole::Intruder => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ProcessRole {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProcessRole::Node(index) => write!(formatter, "node {index}"),
+            ProcessRole::Intruder => formatter.write_str("the intruder"),
+        }
+    }
+}
+
 /// Everything needed to start (and restart) one node.
 #[derive(Debug, Clone)]
 pub struct NodeSpec {
-    /// The node's index in the scenario.
-    pub index: NodeIndex,
+    /// Which process it is.
+    pub role: ProcessRole,
     /// The `aspen-node` binary.
     pub bin: PathBuf,
     /// Its flags.
@@ -99,7 +128,12 @@ pub struct NodeState {
 }
 
 fn push_event(spec: &NodeSpec, kind: EventKind, detail: String) {
-    let event = Event { time_ns: spec.clock.now_ns(), kind, node: Some(spec.index), detail };
+    let node = spec.role.event_node();
+    let detail = match node {
+        Some(_) => detail,
+        None => format!("{}: {detail}", spec.role),
+    };
+    let event = Event { time_ns: spec.clock.now_ns(), kind, node, detail };
     if let Ok(mut events) = spec.events.lock() {
         events.push(event);
     }
@@ -110,7 +144,7 @@ impl NodeState {
         if let Some(running) = &self.running
             && !*running.exited.borrow()
         {
-            return Err(format!("node {} is already running", self.spec.index));
+            return Err(format!("{} is already running", self.spec.role));
         }
         let spec = &self.spec;
         let log = std::fs::OpenOptions::new()
@@ -162,7 +196,7 @@ impl NodeState {
             LIVE_PIDS.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
             if !expected.load(std::sync::atomic::Ordering::SeqCst) {
                 let detail = format!("unexpected exit: {status:?}");
-                eprintln!("aspen-lab: node {}: {detail}", monitor_spec.index);
+                eprintln!("aspen-lab: {}: {detail}", monitor_spec.role);
                 push_event(&monitor_spec, EventKind::NodeExit, detail);
             }
             let _ = exited_tx.send(true);
@@ -191,16 +225,16 @@ impl NodeState {
                 Ok(ready)
             }
             Ok(None) => Err(format!(
-                "node {} exited before its ready line; see {}",
-                spec.index,
+                "{} exited before its ready line; see {}",
+                spec.role,
                 spec.log_path.display()
             )),
             Err(_) => {
                 let spec = self.spec.clone();
                 self.signal(libc::SIGKILL).await?;
                 Err(format!(
-                    "node {} printed no ready line within {READY_TIMEOUT:?}; see {}",
-                    spec.index,
+                    "{} printed no ready line within {READY_TIMEOUT:?}; see {}",
+                    spec.role,
                     spec.log_path.display()
                 ))
             }
@@ -209,10 +243,10 @@ impl NodeState {
 
     async fn signal(&mut self, signal: i32) -> Result<(), String> {
         let Some(running) = &mut self.running else {
-            return Err(format!("node {} is not running", self.spec.index));
+            return Err(format!("{} is not running", self.spec.role));
         };
         if *running.exited.borrow() {
-            return Err(format!("node {} is not running", self.spec.index));
+            return Err(format!("{} is not running", self.spec.role));
         }
         let stops = signal == libc::SIGKILL || signal == libc::SIGTERM;
         if stops {

@@ -14,6 +14,7 @@ use rand_chacha::rand_core::SeedableRng;
 
 use super::checker::Checker;
 use super::cluster::{Cluster, NodeStatus};
+use super::intruder::stop_intruder;
 use super::liveness::probe_every_node;
 use super::network::NetworkMsg;
 use super::node::{LabSupervisor, ProcessGuard, SupervisorMsg};
@@ -198,6 +199,8 @@ async fn run_async(
         ticket: Mutex::new(None),
         discovery_args: servers.node_args(),
         relay_url: servers.relay_url(),
+        lab_address,
+        intruder: Mutex::new(None),
     });
     let (checker, _) =
         Actor::spawn_linked(None, Checker, cluster.clone(), supervisor.get_cell()).await?;
@@ -236,6 +239,7 @@ async fn run_async(
             let _ = cluster.signal(index, libc::SIGKILL).await;
         }
     }
+    stop_intruder(&cluster).await;
     supervisor.stop_and_wait(None, Some(Duration::from_secs(10))).await.ok();
     servers.stop().await;
     let events = cluster.events.lock().expect("events").clone();

@@ -12,6 +12,7 @@ use ractor::{Actor, ActorRef};
 use super::NEMESIS_STOP_TIMEOUT;
 use super::checker::RunChecks;
 use super::cluster::Cluster;
+use super::intruder::start_intruder;
 use super::liveness::probe_every_node;
 use super::membership::{add_node, bootstrap, fetch_ticket, remove_node};
 use super::nemesis::{self, Nemesis, NemesisArgs};
@@ -50,7 +51,7 @@ pub(super) async fn run_script(
         cluster.start(index).await?;
         if index == 0 && scenario.node_settings.discovery == Discovery::Gossip {
             // The others join node 0's gossip topic through its ticket, nothing else.
-            let ticket = fetch_ticket(cluster).await?;
+            let ticket = fetch_ticket(cluster, 0).await?;
             *cluster.ticket.lock().expect("ticket") = Some(ticket);
         }
     }
@@ -170,6 +171,7 @@ impl Script<'_> {
                 Ok(())
             }
             Step::NetworkFault(fault) => cluster.network_fault(fault).await,
+            Step::Intruder => start_intruder(cluster).await,
             Step::AddNode => add_node(cluster).await,
             Step::RemoveNode(remove) => {
                 let index = cluster.resolve(remove.node)?;

@@ -118,17 +118,21 @@ pub enum CheckKind {
     Liveness,
     /// The recorded history of reads, writes and CAS is linearizable, key by key.
     Linearizability,
+    /// The stranger of the `intruder` step is in no member's peer book and no membership,
+    /// and the members turned away its connections.
+    NoIntruder,
 }
 
 impl CheckKind {
     /// Every check, in the order reports list them.
-    pub const ALL: [CheckKind; 6] = [
+    pub const ALL: [CheckKind; 7] = [
         CheckKind::Discovery,
         CheckKind::Replication,
         CheckKind::Failover,
         CheckKind::Durability,
         CheckKind::Liveness,
         CheckKind::Linearizability,
+        CheckKind::NoIntruder,
     ];
 
     /// The check's name as written in scenario files.
@@ -140,6 +144,7 @@ impl CheckKind {
             CheckKind::Durability => "durability",
             CheckKind::Liveness => "liveness",
             CheckKind::Linearizability => "linearizability",
+            CheckKind::NoIntruder => "no_intruder",
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The steps of a scenario script and the values they take.
 //!
 //! A step is written as a one-field object named after its kind (`{"write": {...}}`), or as a
-//! bare string for the kinds that take no fields (`"bootstrap"`, `"add_node"`, `"heal"`).
+//! bare string for the kinds that take no fields (`"bootstrap"`, `"add_node"`, `"heal"`,
+//! `"intruder"`).
 //! Network faults (`network_fault`) are described in [`super::network`].
 
 use std::fmt;
@@ -42,11 +43,15 @@ pub enum Step {
     Check(CheckStep),
     /// Cut, slow or thin the links between nodes (`"network": "netns"` only).
     NetworkFault(NetworkFault),
+    /// Start a stranger (`"discovery": "gossip"` only): one more `aspen-node` with another
+    /// cookie and node id that knows the cluster's ticket and tries to get in, for the rest of
+    /// the run. The `no_intruder` check judges it.
+    Intruder,
 }
 
 impl Step {
     /// Every step kind, as written in scenario files.
-    pub const KINDS: [&'static str; 13] = [
+    pub const KINDS: [&'static str; 14] = [
         "bootstrap",
         "write",
         "read",
@@ -60,6 +65,7 @@ impl Step {
         "heal",
         "check",
         "network_fault",
+        "intruder",
     ];
 
     /// The step's kind, as written in scenario files.
@@ -78,6 +84,7 @@ impl Step {
             Step::Heal => "heal",
             Step::Check(_) => "check",
             Step::NetworkFault(_) => "network_fault",
+            Step::Intruder => "intruder",
         }
     }
 }

@@ -10,7 +10,7 @@ const EVERY_STEP: &str = r#"{
   "description": "Every step kind once.",
   "nodes": 3,
   "node_settings": {"heartbeat_interval_ms": 100, "election_timeout_min_ms": 300,
-                    "election_timeout_max_ms": 600, "discovery": "manual"},
+                    "election_timeout_max_ms": 600, "discovery": "gossip"},
   "network": "netns",
   "seed": 7,
   "steps": [
@@ -27,9 +27,10 @@ const EVERY_STEP: &str = r#"{
     "add_node",
     {"remove_node": {"node": 3}},
     {"check": {"checks": ["replication"]}},
-    {"network_fault": {"isolate": {"node": "random_follower"}}}
+    {"network_fault": {"isolate": {"node": "random_follower"}}},
+    "intruder"
   ],
-  "checks": ["linearizability", "durability", "failover"]
+  "checks": ["linearizability", "durability", "failover", "no_intruder"]
 }"#;
 
 fn errors_of(text: &str) -> Vec<String> {
@@ -194,6 +195,37 @@ fn network_faults_need_netns_and_enough_nodes_and_a_nemesis_may_draw_them() {
     let scenario = parse_scenario(&network_only).expect("a nemesis of network faults only");
     let text = serde_json::to_string(&scenario).expect("serializes");
     assert_eq!(parse_scenario(&text).expect("reparses"), scenario);
+}
+
+#[test]
+fn the_intruder_needs_gossip_discovery_and_comes_once_after_the_bootstrap() {
+    let manual = EVERY_STEP.replace(r#""discovery": "gossip""#, r#""discovery": "manual""#);
+    assert_eq!(
+        errors_of(&manual),
+        [
+            r#"steps[13].intruder: needs "node_settings": {"discovery": "gossip"} (node_settings.discovery is "manual")"#
+        ]
+    );
+    let twice = EVERY_STEP.replace(r#""intruder""#, r#""intruder", "intruder""#);
+    assert_eq!(errors_of(&twice), ["steps[14].intruder: the intruder was started by steps[13]"]);
+    let text = r#"{"description": "d", "nodes": 3, "node_settings": {"discovery": "gossip"},
+        "steps": ["intruder", "bootstrap"]}"#;
+    assert_eq!(errors_of(text), ["steps[0].intruder: needs a bootstrap step before it"]);
+}
+
+#[test]
+fn no_intruder_needs_an_intruder_step_to_judge() {
+    let text = r#"{"description": "d", "nodes": 3, "node_settings": {"discovery": "gossip"},
+        "steps": ["bootstrap", {"check": {"checks": ["discovery", "no_intruder"]}}, "intruder",
+                  {"check": {"checks": ["no_intruder"]}}],
+        "checks": ["no_intruder"]}"#;
+    assert_eq!(
+        errors_of(text),
+        ["steps[1].check.checks[1]: no_intruder needs an intruder step before it"]
+    );
+    let without = r#"{"description": "d", "nodes": 3, "node_settings": {"discovery": "gossip"},
+        "steps": ["bootstrap"], "checks": ["no_intruder"]}"#;
+    assert_eq!(errors_of(without), ["checks[0]: no_intruder needs an intruder step to judge"]);
 }
 
 #[test]

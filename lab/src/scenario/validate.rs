@@ -79,7 +79,8 @@ pub fn validate(scenario: &Scenario) -> Result<(), Vec<FieldError>> {
     } else if scenario.steps.len() > limits::STEPS_MAX {
         errors.push(FieldError::new("steps", format!("more than {} steps", limits::STEPS_MAX)));
     }
-    let mut walk = StepWalk::new(scenario.nodes.min(limits::NODES_MAX), scenario.network);
+    let nodes = scenario.nodes.min(limits::NODES_MAX);
+    let mut walk = StepWalk::new(nodes, scenario.network, scenario.node_settings.discovery);
     for (index, step) in scenario.steps.iter().enumerate() {
         walk.step(index, step);
     }
@@ -133,6 +134,8 @@ fn check_final_checks(scenario: &Scenario, walk: &StepWalk, errors: &mut Vec<Fie
             errors.push(FieldError::new(path, message));
         } else if *check == CheckKind::Failover && !walk.injects_faults {
             errors.push(FieldError::new(path, "failover needs a fault or nemesis step"));
+        } else if *check == CheckKind::NoIntruder && walk.intruder.is_none() {
+            errors.push(FieldError::new(path, "no_intruder needs an intruder step to judge"));
         }
     }
 }
@@ -193,24 +196,30 @@ struct StepWalk {
     scope: NodeScope,
     /// How the nodes are connected: network faults need `netns`.
     network: Network,
+    /// How the nodes find each other: the intruder needs `gossip`.
+    discovery: Discovery,
     /// The `bootstrap` step, once seen.
     bootstrap: Option<usize>,
     /// Whether some step records operations in the history.
     records_history: bool,
     /// Whether some step injects a fault that can take a leader down.
     injects_faults: bool,
+    /// The `intruder` step, once seen.
+    intruder: Option<usize>,
     /// Problems found so far.
     errors: Vec<FieldError>,
 }
 
 impl StepWalk {
-    fn new(nodes: u32, network: Network) -> Self {
+    fn new(nodes: u32, network: Network, discovery: Discovery) -> Self {
         Self {
             scope: NodeScope::new(nodes),
             network,
+            discovery,
             bootstrap: None,
             records_history: false,
             injects_faults: false,
+            intruder: None,
             errors: Vec::new(),
         }
     }
@@ -254,11 +263,35 @@ impl StepWalk {
             Step::AddNode => self.on_add_node(path),
             Step::RemoveNode(remove) => self.on_remove_node(index, &path, remove.node),
             Step::Heal => {}
-            Step::Check(check) if check.checks.is_empty() => {
-                self.error(format!("{path}.checks"), "names no check")
-            }
-            Step::Check(_) => {}
+            Step::Check(check) => self.on_check(&path, &check.checks),
             Step::NetworkFault(fault) => self.on_network_fault(&path, fault),
+            Step::Intruder => self.on_intruder(index, path),
+        }
+    }
+
+    fn on_check(&mut self, path: &str, checks: &[CheckKind]) {
+        if checks.is_empty() {
+            self.error(format!("{path}.checks"), "names no check");
+        }
+        for (index, check) in checks.iter().enumerate() {
+            if *check == CheckKind::NoIntruder && self.intruder.is_none() {
+                let message = "no_intruder needs an intruder step before it";
+                self.error(format!("{path}.checks[{index}]"), message);
+            }
+        }
+    }
+
+    /// One intruder per run, and only under gossip discovery: it tries to get in through the
+    /// cluster's gossip, which the other discovery methods turn off (`--disable-gossip`).
+    fn on_intruder(&mut self, index: usize, path: String) {
+        if self.discovery != Discovery::Gossip {
+            let discovery = serde_json::to_string(&self.discovery).unwrap_or_default();
+            let needed = r#"needs "node_settings": {"discovery": "gossip"}"#;
+            self.error(&path, format!("{needed} (node_settings.discovery is {discovery})"));
+        }
+        match self.intruder {
+            Some(first) => self.error(path, format!("the intruder was started by steps[{first}]")),
+            None => self.intruder = Some(index),
         }
     }
 

@@ -6,6 +6,8 @@
 #   BENCH_TOTAL=20000     operations per test (the shape)
 #   BENCH_TMPDIR=/tmp     where the cluster's temp dir goes (same file system as the floor)
 #   BENCH_KEEP=1          keep the temp dir (node logs, data dirs, raw JSON lines)
+#   BENCH_QUICK=1         only sequential puts, 64-client puts and linearizable gets, and no
+#                         file in bench/results (a quick loop while working on the fast path)
 #
 # The cluster: 3 aspen-node processes on 127.0.0.1 with free ports, heartbeat 100 ms, election
 # timeout 1000-2000 ms (the failover setting), data dirs in the temp dir. Nodes are
@@ -129,12 +131,18 @@ bench() {
 }
 shape=(--cluster-dir "$dir" --key-size 8 --val-size 256 --total "$total" --floor "$floor")
 
-bench idle --cluster-dir "$dir"
+if [ "${BENCH_QUICK:-0}" != 1 ]; then bench idle --cluster-dir "$dir"; fi
 echo
 echo "== aspen-bench floor"
 timeout "$bench_timeout_s" "$bin/aspen-bench" floor --dir "$dir" --json-out "$floor"
 cat "$floor" >>"$raw"
 bench put "${shape[@]}" --endpoints "$leader_url" --clients 1 --conns 1
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    bench put "${shape[@]}" --endpoints "$leader_url" --clients 64 --conns 8
+    bench get "${shape[@]}" --endpoints "$leader_url" --clients 64 --conns 8 \
+        --consistency linearizable
+    exit 0
+fi
 bench put "${shape[@]}" --endpoints "$leader_url" --clients 64 --conns 8
 bench put "${shape[@]}" --endpoints "$leader_url" --clients 64 --conns 64
 bench get "${shape[@]}" --endpoints "$leader_url" --clients 64 --conns 8 --consistency linearizable

@@ -105,6 +105,10 @@ pub const ELECTION_TIMEOUT_MS_MAX: u64 = 120_000;
 /// proposed, in milliseconds (right after `init`, the first membership is not committed yet).
 pub const MEMBERSHIP_SETTLE_MS_MAX: u64 = 5_000;
 
+/// Most log entries the log writer makes durable in one transaction (one fsync): appends
+/// queued while a commit runs join the next one up to this many entries.
+pub const LOG_WRITE_BATCH_ENTRIES_MAX: usize = 4_096;
+
 /// Interval of QUIC keep-alive pings on every connection, in milliseconds.
 pub const QUIC_KEEP_ALIVE_MS: u64 = 1_000;
 

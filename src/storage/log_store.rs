@@ -1,5 +1,6 @@
 //! [`RedbLogStore`]: the Raft log and vote, in the `log` and `meta` tables.
 
+use std::collections::{BTreeMap, btree_map};
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
@@ -14,13 +15,15 @@ use super::schema::{
     LOG_TABLE, META_COMMITTED, META_LAST_PURGED, META_TABLE, META_VOTE, RecordKey, decode, encode,
     get_record, put_record,
 };
-use super::store::Db;
+use super::store::{Db, InFlight};
 use crate::raft::{AspenTypeConfig, Entry, LogId, Vote};
 
 /// The Raft log store of a node. Cheap to clone; it is its own log reader.
 ///
-/// It keeps nothing in memory: every call reads or writes the database, so a store created
-/// again after a RaftActor restart sees exactly what was made durable before.
+/// It keeps nothing in memory of its own: what is not in the database yet (appended entries
+/// not durable yet, the last committed id) is in the database handle's log writer, shared with
+/// every store on that database, so a store created again after a RaftActor restart sees
+/// exactly what the one before it saw.
 #[derive(Clone)]
 pub struct RedbLogStore {
     db: Arc<Db>,
@@ -38,7 +41,8 @@ impl RedbLogStore {
     }
 }
 
-/// Reads the last purged log id and the id of the last entry in one read transaction.
+/// Reads the last purged log id and the id of the last entry in one read transaction; the
+/// caller adds the pending tail.
 fn read_log_state(db: &Database) -> Result<LogState<AspenTypeConfig>, StorageError> {
     let txn = db.begin_read()?;
     let meta = txn.open_table(META_TABLE)?;
@@ -53,23 +57,44 @@ fn read_log_state(db: &Database) -> Result<LogState<AspenTypeConfig>, StorageErr
     Ok(LogState { last_purged_log_id, last_log_id })
 }
 
-/// Reads the entries in `range` (owned bounds) in one read transaction.
+/// Reads the entries in `range` (owned bounds) in one read transaction, where `pending` (taken
+/// before) does not hold them already.
 fn read_entries(
     db: &Database,
     range: (Bound<u64>, Bound<u64>),
+    mut pending: BTreeMap<u64, Entry>,
 ) -> Result<Vec<Entry>, StorageError> {
-    if range_is_empty(&range) {
-        // redb, like BTreeMap, may refuse a range whose start lies after its end.
-        return Ok(Vec::new());
-    }
     let txn = db.begin_read()?;
     let log = txn.open_table(LOG_TABLE)?;
-    let mut entries = Vec::new();
     for item in log.range::<u64>(range)? {
-        let (_, bytes) = item?;
-        entries.push(decode(bytes.value(), "log entry")?);
+        let (index, bytes) = item?;
+        // An entry that was pending when the caller looked and is durable now is in both.
+        if let btree_map::Entry::Vacant(slot) = pending.entry(index.value()) {
+            slot.insert(decode(bytes.value(), "log entry")?);
+        }
     }
-    Ok(entries)
+    Ok(pending.into_values().collect())
+}
+
+/// Whether `pending` holds every index of `range` (which must be bounded at its end).
+fn covers(pending: &BTreeMap<u64, Entry>, range: &(Bound<u64>, Bound<u64>)) -> bool {
+    let (Some((&first, _)), Some((&last, _))) =
+        (pending.first_key_value(), pending.last_key_value())
+    else {
+        return false;
+    };
+    let start = match range.0 {
+        Bound::Included(start) => start,
+        Bound::Excluded(start) => start.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.1 {
+        Bound::Included(end) => end,
+        Bound::Excluded(end) => end.saturating_sub(1),
+        Bound::Unbounded => return false,
+    };
+    // Pending indexes are contiguous: `append` follows the tail and truncation drops a suffix.
+    first <= start && end <= last && (last - first + 1) as usize == pending.len()
 }
 
 fn range_is_empty(range: &(Bound<u64>, Bound<u64>)) -> bool {
@@ -97,7 +122,7 @@ fn read_meta<T: serde::de::DeserializeOwned>(
 }
 
 /// Writes one meta record in its own transaction with the given durability.
-fn write_meta<T: serde::Serialize>(
+pub(super) fn write_meta<T: serde::Serialize>(
     db: &Database,
     key: &RecordKey<T>,
     value: &T,
@@ -110,15 +135,24 @@ fn write_meta<T: serde::Serialize>(
     Ok(())
 }
 
-/// Appends `entries` in one durable transaction: one fsync per batch, however many entries.
-fn append_entries(db: &Database, entries: Vec<Entry>) -> Result<(), StorageError> {
-    let Some(first_index) = entries.first().map(|entry| entry.log_id.index) else {
+/// Appends `appends`, in order, and records `committed` if given, in one durable transaction:
+/// one fsync per batch, however many entries. The log writer thread calls it.
+pub(super) fn append_entries(
+    db: &Database,
+    appends: &[&[Entry]],
+    committed: Option<Option<LogId>>,
+) -> Result<(), StorageError> {
+    let mut entries = appends.iter().flat_map(|entries| entries.iter()).peekable();
+    let Some(first_index) = entries.peek().map(|entry| entry.log_id.index) else {
         return Ok(());
     };
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
     {
-        let meta = txn.open_table(META_TABLE)?;
+        let mut meta = txn.open_table(META_TABLE)?;
+        if let Some(committed) = committed {
+            put_record(&mut meta, &META_COMMITTED, &committed)?;
+        }
         let mut log = txn.open_table(LOG_TABLE)?;
         let last_index = log.last()?.map(|(index, _)| index.value());
         let purged_index = get_record(&meta, &META_LAST_PURGED)?.map(|id| id.index);
@@ -131,7 +165,7 @@ fn append_entries(db: &Database, entries: Vec<Entry>) -> Result<(), StorageError
                 "appended entries must follow the log tail at {previous} without a gap or overlap"
             );
         }
-        for (offset, entry) in entries.iter().enumerate() {
+        for (offset, entry) in entries.enumerate() {
             let index = entry.log_id.index;
             assert_eq!(index, first_index + offset as u64, "appended indexes must be contiguous");
             log.insert(index, encode(entry, "log entry")?.as_slice())?;
@@ -192,7 +226,17 @@ impl RaftLogReader<AspenTypeConfig> for RedbLogStore {
         range: RB,
     ) -> Result<Vec<Entry>, io::Error> {
         let range = (range.start_bound().cloned(), range.end_bound().cloned());
-        Ok(self.db.run(move |db| read_entries(db, range)).await?)
+        if range_is_empty(&range) {
+            // redb, like BTreeMap, may refuse a range whose start lies after its end.
+            return Ok(Vec::new());
+        }
+        // The pending tail first: an entry leaves it only once it is durable (see LogWriter).
+        let pending = self.db.log_writer.pending().range(range);
+        if covers(&pending, &range) {
+            // A leader replicating what it just appended: no database read at all.
+            return Ok(pending.into_values().collect());
+        }
+        Ok(self.db.run(move |db| read_entries(db, range, pending)).await?)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
@@ -204,7 +248,10 @@ impl RaftLogStorage<AspenTypeConfig> for RedbLogStore {
     type LogReader = RedbLogStore;
 
     async fn get_log_state(&mut self) -> Result<LogState<AspenTypeConfig>, io::Error> {
-        Ok(self.db.run(read_log_state).await?)
+        let pending_last = self.db.log_writer.pending().last();
+        let mut state = self.db.run(read_log_state).await?;
+        state.last_log_id = state.last_log_id.max(pending_last);
+        Ok(state)
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -214,25 +261,31 @@ impl RaftLogStorage<AspenTypeConfig> for RedbLogStore {
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
         let vote = *vote;
         // The vote must survive a crash before openraft acts on it: durable.
-        Ok(self.db.run(move |db| write_meta(db, &META_VOTE, &vote, Durability::Immediate)).await?)
+        let save = move |db: &Database| write_meta(db, &META_VOTE, &vote, Durability::Immediate);
+        Ok(self.db.run_in_log_order(save).await?)
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        // Not durable on its own: a lost committed id only means re-applying less on restart
-        // (the state machine is durable), and the next durable commit of the log or the state
-        // machine persists it anyway. This saves an fsync on every commit advance.
-        Ok(self
-            .db
-            .run(move |db| write_meta(db, &META_COMMITTED, &committed, Durability::None))
-            .await?)
+        // Kept in memory and written with the next batch of appends, not durable on its own: a
+        // lost committed id only means re-applying less on restart (the state machine is
+        // durable), and the next durable commit persists it. This saves a transaction and a
+        // wake-up of the log writer on every commit advance.
+        self.db.log_writer.save_committed(committed);
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        if let Some(unsaved) = self.db.log_writer.unsaved_committed() {
+            return Ok(unsaved);
+        }
+        // In log order, so that a batch that wrote it is done.
         let committed: Option<Option<LogId>> =
-            self.db.run(|db| read_meta(db, &META_COMMITTED)).await?;
+            self.db.run_in_log_order(|db| read_meta(db, &META_COMMITTED)).await?;
         Ok(committed.flatten())
     }
 
+    /// Returns once the entries are in the pending tail and queued; `callback` hears when they
+    /// are durable (see [`LogWriter`](super::log_writer)).
     async fn append<I>(
         &mut self,
         entries: I,
@@ -243,24 +296,18 @@ impl RaftLogStorage<AspenTypeConfig> for RedbLogStore {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        match self.db.run(move |db| append_entries(db, entries)).await {
-            Ok(()) => {
-                callback.io_completed(Ok(()));
-                Ok(())
-            }
-            Err(error) => {
-                // Whoever waits on the callback must hear of the failure too, or it waits forever.
-                callback.io_completed(Err(io::Error::from(error.clone())));
-                Err(error.into())
-            }
+        if entries.is_empty() {
+            callback.io_completed(Ok(()));
+            return Ok(());
         }
+        Ok(self.db.log_writer.append(entries, callback, InFlight::new(&self.db))?)
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
-        Ok(self.db.run(move |db| truncate_after(db, last_log_id)).await?)
+        Ok(self.db.run_in_log_order(move |db| truncate_after(db, last_log_id)).await?)
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        Ok(self.db.run(move |db| purge(db, log_id)).await?)
+        Ok(self.db.run_in_log_order(move |db| purge(db, log_id)).await?)
     }
 }

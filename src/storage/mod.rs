@@ -4,8 +4,11 @@
 //! database without one, and stamps the node id in it. From the open store come:
 //!
 //! - [`RedbLogStore`]: openraft's `RaftLogStorage` (and its log reader). Entries live in the
-//!   `log` table by index; vote, committed and last purged ids in the `meta` table. Each
-//!   `append` is one durable transaction, however many entries it carries.
+//!   `log` table by index; vote, committed and last purged ids in the `meta` table. `append`
+//!   returns as soon as the entries are readable (in an in-memory pending tail) and the log
+//!   writer thread (`log_writer`) makes them durable, every append queued behind the first in
+//!   one transaction, before openraft hears they are flushed. Truncate, purge and vote run on
+//!   that thread too, in order.
 //! - [`RedbStateMachine`]: openraft's `RaftStateMachine` and snapshot builder. `apply` batches
 //!   the entries the stream has ready into one transaction (not fsynced on its own: the log
 //!   already holds the entries durably, and the next durable commit covers it) that changes the `kv` table
@@ -15,15 +18,17 @@
 //! - `StorageActor`: the supervised actor that reports the database's health and size.
 //!
 //! The handles share the database and keep no state of their own, so a RaftActor restarted by
-//! its supervisor creates them again and finds every committed write. redb calls block on the
-//! disk; the async trait methods run them on tokio's blocking pool.
+//! its supervisor creates them again and finds every committed write (it first waits until no
+//! storage call and no queued log write is left). redb calls block on the disk; the async
+//! trait methods run them on tokio's blocking pool or the log writer thread.
 //!
 //! Caveats:
 //! - A snapshot is built and installed in memory as one postcard blob (bounded by
 //!   `SNAPSHOT_BYTES_MAX`); a state machine of many gigabytes would need a streamed format.
 //! - The digest is a 64-bit FNV-1a hash: it detects divergent replicas, it does not
 //!   authenticate them.
-//! - `save_committed` and `apply` are not fsynced on their own; a crash may roll the state
+//! - `save_committed` is kept in memory until the next append batch (or a clean close) writes
+//!   it, and `apply` is not fsynced on its own; a crash may roll the state
 //!   machine back to the last durable commit, and openraft then applies the missing entries
 //!   again from the log (which is purged only behind a durable snapshot). Never a loss of an
 //!   acknowledged write: those are durable in a quorum's logs before they are applied.
@@ -33,6 +38,7 @@
 mod actor;
 mod error;
 mod log_store;
+mod log_writer;
 mod reader;
 mod schema;
 mod snapshot;

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use redb::backends::InMemoryBackend;
-use redb::{Database, ReadableDatabase};
+use redb::{Database, Durability, ReadableDatabase};
 
+use super::log_store::{append_entries, write_meta};
+use super::log_writer::LogWriter;
 use super::schema::{
-    KV_TABLE, LOG_TABLE, META_NODE_ID, META_SCHEMA_VERSION, META_TABLE, SCHEMA_VERSION,
-    SNAPSHOT_TABLE, get_record, put_record, run_blocking,
+    KV_TABLE, LOG_TABLE, META_COMMITTED, META_NODE_ID, META_SCHEMA_VERSION, META_TABLE,
+    SCHEMA_VERSION, SNAPSHOT_TABLE, get_record, put_record, run_blocking,
 };
 use super::{RedbLogStore, RedbStateMachine, StateReader, StorageError};
 
@@ -22,6 +24,8 @@ use super::{RedbLogStore, RedbStateMachine, StateReader, StorageError};
 pub(crate) struct Db {
     database: Database,
     in_flight: AtomicUsize,
+    /// Runs every change to the Raft log, in order; see [`LogWriter`].
+    pub(super) log_writer: LogWriter,
 }
 
 impl std::ops::Deref for Db {
@@ -32,8 +36,33 @@ impl std::ops::Deref for Db {
     }
 }
 
-/// Counts one blocking call for as long as it lives.
-struct InFlight(Arc<Db>);
+impl Drop for Db {
+    /// A database closed cleanly keeps the last committed id openraft gave it, also when no
+    /// append followed to write it (see `LogWriter::save_committed`).
+    fn drop(&mut self) {
+        if let Some(committed) = self.log_writer.unsaved_committed() {
+            let saved =
+                write_meta(&self.database, &META_COMMITTED, &committed, Durability::Immediate);
+            if let Err(error) = saved {
+                tracing::warn!("the committed log id was not saved at close: {error}");
+            }
+        }
+    }
+}
+
+/// Counts one blocking call (or one queued log write) for as long as it lives.
+pub(super) struct InFlight(Arc<Db>);
+
+impl InFlight {
+    pub(super) fn new(db: &Arc<Db>) -> Self {
+        db.in_flight.fetch_add(1, Ordering::AcqRel);
+        Self(db.clone())
+    }
+
+    pub(super) fn database(&self) -> &Database {
+        &self.0.database
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -49,13 +78,21 @@ impl Db {
         F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
         T: Send + 'static,
     {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let guard = InFlight(self.clone());
+        let guard = InFlight::new(self);
         run_blocking(move || {
             let guard = guard;
-            work(&guard.0.database)
+            work(guard.database())
         })
         .await
+    }
+
+    /// Runs `work` on the log writer thread, after every log change queued before it.
+    pub(crate) async fn run_in_log_order<T, F>(self: &Arc<Self>, work: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.log_writer.run(work, InFlight::new(self)).await
     }
 }
 
@@ -124,12 +161,13 @@ impl RedbStore {
             None => (Database::builder().create_with_backend(InMemoryBackend::new())?, None),
         };
         stamp(&db, node_id)?;
-        let db = Arc::new(Db { database: db, in_flight: AtomicUsize::new(0) });
+        let log_writer = LogWriter::start(append_entries)?;
+        let db = Arc::new(Db { database: db, in_flight: AtomicUsize::new(0), log_writer });
         Ok(RedbStore { db, path })
     }
 
     /// Waits (polling every 5 ms, at most `timeout`) until no blocking call runs on this
-    /// database; returns whether it became idle. See [`Db`] for why.
+    /// database and no log write is queued; returns whether it became idle. See [`Db`] for why.
     pub async fn wait_idle(&self, timeout: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         while self.db.in_flight.load(Ordering::Acquire) > 0 {

@@ -68,10 +68,13 @@ pub struct NodeArgs {
     /// Raft heartbeat interval in milliseconds (default: 500).
     #[arg(long, env = "ASPEN_HEARTBEAT_INTERVAL_MS", value_name = "MS")]
     pub heartbeat_interval_ms: Option<u64>,
-    /// Smallest Raft election timeout in milliseconds (default: 1500).
+    /// Smallest Raft election timeout in milliseconds: a follower that hears from no leader
+    /// for a random time between this and --election-timeout-max-ms starts an election
+    /// (default: 1500).
     #[arg(long, env = "ASPEN_ELECTION_TIMEOUT_MIN_MS", value_name = "MS")]
     pub election_timeout_min_ms: Option<u64>,
-    /// Largest Raft election timeout in milliseconds (default: 3000).
+    /// Largest Raft election timeout in milliseconds (default: 3000). Half of it is the leader
+    /// lease: for that long after it last heard from its leader a follower refuses votes.
     #[arg(long, env = "ASPEN_ELECTION_TIMEOUT_MAX_MS", value_name = "MS")]
     pub election_timeout_max_ms: Option<u64>,
     /// Build a snapshot (and purge the log behind it) after this many applied entries; small

@@ -209,6 +209,37 @@ fn put_acknowledged(
     acknowledged.insert(key.to_string(), (value.to_string(), index));
 }
 
+/// A follower forwards a write to its leader, which stops answering (SIGSTOP, so its
+/// connections stay open and nothing fails fast). Once the other two elect a new leader the
+/// follower gives the client an answer, that the write may or may not have executed, instead of
+/// holding it on the dead connection until it times out.
+#[test]
+fn a_write_forwarded_to_a_paused_leader_is_answered_once_a_new_leader_is_elected() {
+    let root = tempfile::tempdir().unwrap();
+    let specs: Vec<NodeSpec> = (1..=3).map(|id| NodeSpec::new(id, 0x55, root.path())).collect();
+    let nodes = start_cluster(&specs, root.path());
+    form_cluster(&nodes);
+    let leader_id = wait_for("a leader every node names", CATCH_UP_BOUND, || {
+        let leader = nodes[0].leader()?;
+        nodes.iter().all(|node| node.leader() == Some(leader)).then_some(leader)
+    });
+    let leader = nodes.iter().find(|node| node.ready.node_id == leader_id).unwrap();
+    let follower = nodes.iter().find(|node| node.ready.node_id != leader_id).unwrap();
+
+    leader.signal(libc::SIGSTOP);
+    let run = aspen(&follower.url(), &["kv", "put", "during-election", "x"]);
+    leader.signal(libc::SIGCONT);
+    assert_ne!(run.code, 0, "the paused leader cannot have acknowledged it: {run:?}");
+    assert!(
+        run.stderr.contains("was replaced") && run.stderr.contains("may or may not"),
+        "answered because the leader was replaced, not by a timeout: {run:?}"
+    );
+    wait_for("the follower to name a new leader", CATCH_UP_BOUND, || {
+        follower.leader().filter(|leader| *leader != leader_id)
+    });
+    aspen(&follower.url(), &["kv", "put", "after-election", "y"]).expect_code(0);
+}
+
 #[test]
 fn sigterm_stops_cleanly_and_the_data_dir_belongs_to_its_node() {
     let root = tempfile::tempdir().unwrap();

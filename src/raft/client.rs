@@ -252,14 +252,58 @@ impl KvClient {
     }
 }
 
+/// What a forwarded request becomes when this node learns that the leader it waits on no
+/// longer leads (a leader that died answers nothing until its connection times out).
+#[derive(Clone, Copy)]
+enum WhenReplaced {
+    /// Ask again, wherever leadership went: the request changes nothing (a read, a scan).
+    Retry,
+    /// Answer `Failed`: the old leader may or may not have executed it (a write).
+    Indeterminate,
+}
+
+/// Resolves once this node's Raft knows that `leader` no longer leads: another leader, no
+/// leader, or a term after the current one. Never resolves if that does not happen before
+/// `deadline`, or if this node does not name `leader` as its leader now (then it cannot tell a
+/// change from what it knew before).
+async fn replaced(raft: &AspenRaft, leader: NodeId, deadline: Instant) {
+    let (current_leader, term) = {
+        let watch = raft.metrics();
+        let metrics = watch.borrow_watched();
+        (metrics.current_leader, metrics.current_term)
+    };
+    if current_leader != Some(leader) {
+        return std::future::pending().await;
+    }
+    let wait = raft.wait(Some(deadline.saturating_duration_since(Instant::now())));
+    let condition = |m: &RaftMetrics| m.current_leader != Some(leader) || m.current_term > term;
+    if wait.metrics(condition, "the leader replaced").await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The answer to a forwarded request whose leader was replaced while it waited.
+fn abandoned(leader: NodeId, when: WhenReplaced) -> KeyValueStoreError {
+    match when {
+        WhenReplaced::Retry => KeyValueStoreError::NotLeader { leader: None, leader_addr: None },
+        WhenReplaced::Indeterminate => KeyValueStoreError::Failed {
+            reason: format!(
+                "leader {leader} was replaced while a forwarded write waited on it; it may or may \
+                 not have executed the write"
+            ),
+        },
+    }
+}
+
 /// Runs `$body` (with `$raft`, `$reader` and `$req` bound) on this node; on `NotLeader`,
 /// forwards with `$forward`, or runs locally again when this node is itself the named leader
 /// (it is still taking office). `NotLeader` always means "not applied" (openraft refuses before
 /// appending, and the forwarder says `NotLeader` only when nothing was sent), so it is retried,
 /// up to `CLIENT_RETRIES_MAX` times within `CLIENT_REQUEST_TIMEOUT_MS_MAX`, while leadership
-/// settles after an election.
+/// settles after an election. A forwarded request stops waiting on its leader as soon as this
+/// node learns that the leader was replaced, and becomes what `$when_replaced` says.
 macro_rules! local_or_forward {
-    ($self:ident, $request:ident, |$raft:ident, $reader:ident, $req:ident| $body:expr, $forward:ident) => {{
+    ($self:ident, $request:ident, |$raft:ident, $reader:ident, $req:ident| $body:expr, $forward:ident, $when_replaced:expr) => {{
         let Some((local_kv, network)) = $self.raft_backend() else {
             unreachable!("the deterministic backend returned earlier")
         };
@@ -283,7 +327,13 @@ macro_rules! local_or_forward {
                 }
                 Route::Leader(leader, node) => {
                     $self.handle.counters.record_forward();
-                    network.$forward(leader, node.as_ref(), $request.clone()).await
+                    tokio::select! {
+                        biased;
+                        result = network.$forward(leader, node.as_ref(), $request.clone()) => result,
+                        () = replaced(&raft, leader, deadline) => {
+                            Err(abandoned(leader, $when_replaced))
+                        }
+                    }
                 }
                 Route::Answer(error) => Err(error),
             };
@@ -331,7 +381,8 @@ impl KvClient {
             self,
             request,
             |raft, _reader, request| local::write(raft, request),
-            forward_write
+            forward_write,
+            WhenReplaced::Indeterminate
         )
     }
 
@@ -343,7 +394,8 @@ impl KvClient {
             self,
             request,
             |raft, reader, request| local::read(raft, &reader, request),
-            forward_read
+            forward_read,
+            WhenReplaced::Retry
         )
     }
 
@@ -355,7 +407,8 @@ impl KvClient {
             self,
             request,
             |raft, reader, request| local::scan(raft, &reader, request),
-            forward_scan
+            forward_scan,
+            WhenReplaced::Retry
         )
     }
 }

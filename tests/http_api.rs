@@ -1,7 +1,8 @@
 //! The node's HTTP API against live in-process nodes: every kind of bad request gets its JSON
 //! error and leaves the node serving, a three-node cluster is formed and used over HTTP alone,
 //! the metrics page shows the node's numbers, the OpenAPI document lists exactly the served
-//! routes, and `/health` turns 503 with the reason when the node stops.
+//! routes, `/health` turns 503 with the reason when the node stops, and HTTP/2 with prior
+//! knowledge is served on the same port as HTTP/1.1.
 
 mod common;
 
@@ -16,12 +17,13 @@ use aspen::limits::{
 };
 use aspen::{ClusterBootstrapConfig, ControlBackend, bootstrap_node};
 use axum::body::Bytes;
-use axum::http::Request;
+use axum::http::{Request, Version};
 use common::*;
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http2::SendRequest;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 
 /// Longer than the longest API call (a membership change waits up to 35 s), so that a test
@@ -428,4 +430,68 @@ async fn a_killed_http_actor_serves_again_on_the_same_port() {
     assert_eq!((status, &info["http_addr"]), (200, &json!(node.http_addr().to_string())));
     assert_eq!(node.status(), NodeStatus::Running);
     node.shutdown().await.unwrap();
+}
+
+/// One HTTP/2 connection with prior knowledge (no upgrade), as `aspen-bench` opens it.
+struct Http2 {
+    sender: SendRequest<Full<Bytes>>,
+    base: String,
+}
+
+impl Http2 {
+    /// `POST path` with a JSON body on the shared connection; the status, the HTTP version of
+    /// the answer and its body.
+    async fn post(&self, path: &str, body: String) -> (u16, Version, Value) {
+        let request = Request::post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(Full::from(body))
+            .unwrap();
+        let call = async {
+            let response = self.sender.clone().send_request(request).await?;
+            let (status, version) = (response.status().as_u16(), response.version());
+            let bytes = response.into_body().collect().await?.to_bytes();
+            anyhow::Ok((status, version, serde_json::from_slice(&bytes)?))
+        };
+        match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(error)) => panic!("HTTP/2 POST {path}: {error:#}"),
+            Err(_) => panic!("HTTP/2 POST {path}: no answer within {REQUEST_TIMEOUT:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn http2_with_prior_knowledge_is_served_next_to_http1_on_the_same_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, api) = start(161, dir.path()).await;
+    init_alone(&node, &api).await;
+
+    let stream = tokio::net::TcpStream::connect(node.http_addr()).await.unwrap();
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("HTTP/2 handshake");
+    let connection = tokio::spawn(connection);
+    let h2 = Http2 { sender, base: format!("http://{}", node.http_addr()) };
+
+    // Sixteen writes sent together on the one connection, each answered over HTTP/2.
+    let writes = (0..16).map(|i| h2.post("/write", set(&format!("h2-{i}"), "v").to_string()));
+    for (status, version, answer) in futures::future::join_all(writes).await {
+        assert_eq!((status, version), (200, Version::HTTP_2), "{answer}");
+    }
+    let (_, _, read) = h2.post("/read", json!({"key": "h2-3"}).to_string()).await;
+    assert_eq!(read, json!({"key": "h2-3", "value": "v"}));
+    // HTTP/1.1 clients on the same port see the same store.
+    assert_eq!(api.ok("/read", json!({"key": "h2-15"})).await["value"], "v");
+
+    // The body limit holds for an HTTP/2 stream as for an HTTP/1.1 request.
+    let huge = format!("{{\"key\": \"{}\"}}", "x".repeat(HTTP_BODY_BYTES_MAX));
+    let (status, _, answer) = h2.post("/read", huge).await;
+    assert_eq!((status, answer["kind"].as_str()), (413, Some("payload_too_large")), "{answer}");
+
+    // Shutting down closes the idle HTTP/2 connection (GOAWAY) rather than waiting on it.
+    node.shutdown().await.unwrap();
+    let bound = Duration::from_secs(10);
+    let closed = tokio::time::timeout(bound, connection).await;
+    assert!(closed.is_ok(), "the HTTP/2 connection is still open {bound:?} after shutdown");
 }

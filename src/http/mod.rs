@@ -20,7 +20,9 @@
 //!   loopback unless told otherwise. POST bodies must be declared JSON, so a web page cannot
 //!   make a browser post to it; a page could still read GET answers through DNS rebinding, as
 //!   the `Host` header is not checked.
-//! - HTTP/1.1 only; no request timeouts of its own beyond the API's (every API call is bounded).
+//! - HTTP/1.1 and cleartext HTTP/2 (prior knowledge) only: no TLS, no ALPN, no `Upgrade: h2c`.
+//!   No request timeouts of its own beyond the API's (every API call is bounded); `server`
+//!   says which limits hold for both protocols and which differ.
 //! - Control-plane calls are not forwarded: on a follower they answer 503 `not_leader` with the
 //!   leader's id. Data-plane calls are forwarded by the KV client.
 

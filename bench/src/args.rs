@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::client::HttpVersion;
 use crate::limits::{
     CLIENTS_MAX, CONNS_MAX, FAILOVER_AFTER_MS_DEFAULT, FAILOVER_PHASE_MS_MAX,
     FAILOVER_WARMUP_MS_DEFAULT, FLOOR_FSYNC_SAMPLES_DEFAULT, FLOOR_SAMPLES_MAX,
@@ -142,10 +143,15 @@ pub struct TestFlags {
     /// Concurrent clients (default: 1; 8 for failover).
     #[arg(long)]
     pub clients: Option<usize>,
-    /// HTTP connections shared by the clients; one carries one request at a time (default: one
-    /// per client).
+    /// HTTP connections shared by the clients (default: one per client). Over HTTP/2 the
+    /// clients of a connection send on it at once; over HTTP/1.1 they take turns.
     #[arg(long)]
     pub conns: Option<usize>,
+    /// HTTP version: 2 is cleartext HTTP/2 with prior knowledge, every connection multiplexing
+    /// the requests of its clients as etcd's gRPC connections do (up to --clients in flight);
+    /// 1 is HTTP/1.1, one request at a time per connection (up to --conns in flight).
+    #[arg(long, value_enum, value_name = "VERSION", default_value = "2")]
+    pub http: HttpVersion,
     /// Bound on one request in milliseconds (default: 15000; 1000 for failover).
     #[arg(long)]
     pub request_timeout_ms: Option<u64>,
@@ -238,6 +244,19 @@ mod tests {
         let TestCommand::Put(flags) = cli.command else { panic!() };
         assert_eq!((flags.endpoints.len(), flags.key_size, flags.val_size), (2, 8, 256));
         assert_eq!(flags.total, 20_000);
+    }
+
+    #[test]
+    fn http_is_2_unless_asked_for_1() {
+        let put = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["aspen-bench", "put"], args].concat()).unwrap();
+            let TestCommand::Put(flags) = cli.command else { panic!() };
+            flags.http
+        };
+        assert_eq!(put(&[]), HttpVersion::Http2);
+        assert_eq!(put(&["--http", "1"]), HttpVersion::Http1);
+        assert_eq!(put(&["--http", "2"]), HttpVersion::Http2);
+        assert!(Cli::try_parse_from(["aspen-bench", "put", "--http", "3"]).is_err());
     }
 
     #[test]

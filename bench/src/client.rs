@@ -1,28 +1,45 @@
-//! One persistent HTTP/1.1 connection to one node, and the requests a benchmark sends on it.
+//! One persistent HTTP connection to one node, and the requests a benchmark sends on it.
 //!
-//! A [`Connection`] is a ureq `Agent` that keeps at most one idle connection per node, so that
-//! every request after the first reuses the TCP connection the first one opened: a benchmark
-//! measures the node, not the TCP handshake. Answers outside 2xx become
+//! A [`Connection`] speaks one of two protocols, chosen with `--http`:
+//!
+//! - **HTTP/2** (the default; `http2`): one TCP connection carrying HTTP/2 with prior knowledge
+//!   (h2c), opened on the first request and shared by every clone and every thread that uses
+//!   the connection. Requests are multiplexed, so clients sharing a connection all have their
+//!   request in flight at once, as etcd's gRPC clients do.
+//! - **HTTP/1.1** (`http1`): a ureq `Agent` that keeps at most one idle connection per node.
+//!   It carries one request at a time.
+//!
+//! Either way every request after the first reuses the TCP connection the first one opened (a
+//! benchmark measures the node, not the TCP handshake), every request is bounded by the
+//! connection's timeout, answers are read up to `RESPONSE_BYTES_MAX`, and both protocols end in
+//! the same errors: no answer is [`ClientError::Unreachable`], a status outside 2xx is
 //! [`ClientError::Server`] with the node's own sentence and error kind.
 //!
 //! The request bodies are written here rather than taken from the `aspen` crate: the benchmark
-//! treats the node as a black box over its documented HTTP API (`GET /openapi.json`), builds in
-//! seconds without the node's dependencies, and stays the same binary while the node it
-//! measures changes. The smoke test proves the bodies against a real node.
+//! treats the node as a black box over its documented HTTP API (`GET /openapi.json`), builds
+//! without the node's dependencies, and stays the same binary while the node it measures
+//! changes. The smoke test proves the bodies against a real node.
 //!
 //! Caveats:
-//! - HTTP/1.1 carries one request at a time per connection (the node serves HTTP/1 only, and
-//!   hyper answers pipelined requests one after another anyway), so a connection shared by
-//!   several clients is a queue: in-flight requests are at most the number of connections.
-//! - Answers are read in full (that is what returns the connection to the pool) but not
-//!   decoded: checking values is the lab's job, not the benchmark's.
+//! - Over HTTP/1.1 a connection shared by several clients is a queue (hyper answers pipelined
+//!   requests one after another anyway, so the benchmark does not pipeline): in-flight requests
+//!   are at most the number of connections.
+//! - Requests block the calling thread. Over HTTP/2 the socket is driven by the benchmark's own
+//!   small tokio runtime (see `http2`); calling a connection from inside another tokio runtime
+//!   is a bug and panics.
+//! - Answers are read in full but not decoded: checking values is the lab's job, not the
+//!   benchmark's.
 
+mod http1;
+mod http2;
+#[cfg(test)]
+pub(crate) mod test_server;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-
-use crate::limits::{ENDPOINTS_MAX, RESPONSE_BYTES_MAX};
 
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -65,6 +82,27 @@ pub enum ClientError {
     },
 }
 
+/// The HTTP version a connection speaks (`--http 1` or `--http 2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HttpVersion {
+    /// HTTP/1.1: one request at a time per connection.
+    #[value(name = "1")]
+    Http1,
+    /// HTTP/2 over cleartext with prior knowledge: requests multiplexed on one connection.
+    #[value(name = "2")]
+    Http2,
+}
+
+impl HttpVersion {
+    /// `1` or `2`, as the JSON line records it.
+    pub fn number(self) -> u8 {
+        match self {
+            HttpVersion::Http1 => 1,
+            HttpVersion::Http2 => 2,
+        }
+    }
+}
+
 /// `POST /write` body: `{"command": {"Set": {"key": .., "value": ..}}}`.
 #[derive(Serialize)]
 struct WriteBody<'a> {
@@ -82,35 +120,43 @@ struct ReadBody<'a> {
     key: &'a str,
 }
 
-/// A persistent HTTP connection to one node (the pool keeps one idle connection per node, so a
-/// connection used by one thread at a time stays one TCP connection).
+/// What carries a connection's requests.
+#[derive(Debug, Clone)]
+enum Transport {
+    Http1(http1::Agent),
+    Http2(Arc<http2::Channel>),
+}
+
+/// An answer as a transport delivers it: the status and the whole body as text.
+struct Answer {
+    status: u16,
+    text: String,
+}
+
+/// A persistent HTTP connection to one node; clones share it.
 #[derive(Debug, Clone)]
 pub struct Connection {
     base: String,
     write_url: String,
     read_url: String,
-    agent: ureq::Agent,
+    transport: Transport,
 }
 
 impl Connection {
-    /// A connection to the node at `endpoint` (`http://host:port` or `host:port`); every
-    /// request on it is bounded by `timeout`. Nothing is sent until the first request.
-    pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, ClientError> {
+    /// A connection to the node at `endpoint` (`http://host:port` or `host:port`) speaking
+    /// `http`; every request on it is bounded by `timeout`. Nothing is sent until the first
+    /// request.
+    pub fn new(endpoint: &str, timeout: Duration, http: HttpVersion) -> Result<Self, ClientError> {
         let base = base_url(endpoint)?;
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            // A benchmark on loopback must never go through a proxy set in the environment.
-            .proxy(None)
-            .no_delay(true)
-            .timeout_global(Some(timeout))
-            .max_idle_connections(ENDPOINTS_MAX)
-            .max_idle_connections_per_host(1)
-            .build();
+        let transport = match http {
+            HttpVersion::Http1 => Transport::Http1(http1::Agent::new(timeout)),
+            HttpVersion::Http2 => Transport::Http2(Arc::new(http2::Channel::new(&base, timeout)?)),
+        };
         Ok(Self {
             write_url: format!("{base}/write"),
             read_url: format!("{base}/read"),
             base,
-            agent: config.into(),
+            transport,
         })
     }
 
@@ -119,55 +165,63 @@ impl Connection {
         &self.base
     }
 
+    /// The HTTP version this connection speaks.
+    pub fn http(&self) -> HttpVersion {
+        match self.transport {
+            Transport::Http1(_) => HttpVersion::Http1,
+            Transport::Http2(_) => HttpVersion::Http2,
+        }
+    }
+
+    /// Whether several requests can be in flight on this connection at once (HTTP/2).
+    pub fn multiplexes(&self) -> bool {
+        self.http() == HttpVersion::Http2
+    }
+
     /// `POST /write` of `Set { key, value }`; `Ok` once the node acknowledged it.
     pub fn put(&self, key: &str, value: &str) -> Result<(), ClientError> {
         let body = WriteBody { command: SetCommand::Set { key, value } };
         let body = serde_json::to_vec(&body).expect("a write serializes");
-        self.post(&self.write_url, &body).map(drop)
+        self.post(&self.write_url, body).map(drop)
     }
 
     /// `POST /read` of `key` (always linearizable: the node offers no other read).
     pub fn get(&self, key: &str) -> Result<(), ClientError> {
         let body = serde_json::to_vec(&ReadBody { key }).expect("a read serializes");
-        self.post(&self.read_url, &body).map(drop)
+        self.post(&self.read_url, body).map(drop)
     }
 
     /// `GET path`, decoded as JSON (for `/node-info`, `/raft-metrics`, `/health`).
     pub fn get_json(&self, path: &str) -> Result<Value, ClientError> {
         let url = format!("{}{path}", self.base);
-        let text = finish(&url, self.agent.get(&url).call())?;
-        decode(&url, &text)
+        let answer = match &self.transport {
+            Transport::Http1(agent) => agent.get(&url),
+            Transport::Http2(channel) => channel.get(&url),
+        };
+        decode(&url, &finish(&url, answer)?)
     }
 
     /// `POST path` with a JSON body, decoded as JSON (for setting a cluster up in tests).
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
         let url = format!("{}{path}", self.base);
-        let text = self.post(&url, &serde_json::to_vec(body).expect("JSON serializes"))?;
+        let text = self.post(&url, serde_json::to_vec(body).expect("JSON serializes"))?;
         decode(&url, &text)
     }
 
-    fn post(&self, url: &str, body: &[u8]) -> Result<String, ClientError> {
-        let response = self.agent.post(url).header("content-type", "application/json").send(body);
-        finish(url, response)
+    fn post(&self, url: &str, body: Vec<u8>) -> Result<String, ClientError> {
+        let answer = match &self.transport {
+            Transport::Http1(agent) => agent.post_json(url, &body),
+            Transport::Http2(channel) => channel.post_json(url, body),
+        };
+        finish(url, answer)
     }
 }
 
-/// Reads the whole answer (which hands the connection back to the pool) and turns a status
-/// outside 2xx into the node's error.
-fn finish(
-    url: &str,
-    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-) -> Result<String, ClientError> {
-    let unreachable =
-        |e: ureq::Error| ClientError::Unreachable { url: url.to_owned(), reason: e.to_string() };
-    let mut response = response.map_err(unreachable)?;
-    let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .with_config()
-        .limit(RESPONSE_BYTES_MAX)
-        .read_to_string()
-        .map_err(unreachable)?;
+/// Turns a transport's answer into the body text, a status outside 2xx into the node's error,
+/// and no answer into [`ClientError::Unreachable`].
+fn finish(url: &str, answer: Result<Answer, String>) -> Result<String, ClientError> {
+    let Answer { status, text } =
+        answer.map_err(|reason| ClientError::Unreachable { url: url.to_owned(), reason })?;
     if (200..300).contains(&status) {
         return Ok(text);
     }
@@ -260,7 +314,7 @@ mod tests {
     #[test]
     fn requests_on_one_connection_reuse_one_tcp_connection() {
         let (url, accepted) = keep_alive_server(200);
-        let connection = Connection::new(&url, Duration::from_secs(5)).unwrap();
+        let connection = Connection::new(&url, Duration::from_secs(5), HttpVersion::Http1).unwrap();
         for index in 0..20 {
             connection.put(&format!("k{index}"), "value").unwrap();
             connection.get(&format!("k{index}")).unwrap();
@@ -271,7 +325,7 @@ mod tests {
     #[test]
     fn an_error_status_is_the_nodes_error() {
         let (url, _) = keep_alive_server(503);
-        let connection = Connection::new(&url, Duration::from_secs(5)).unwrap();
+        let connection = Connection::new(&url, Duration::from_secs(5), HttpVersion::Http1).unwrap();
         let error = connection.put("k", "v").unwrap_err();
         assert!(
             matches!(&error, ClientError::Server { status: 503, kind, .. } if kind == "unavailable"),

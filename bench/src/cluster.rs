@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::client::Connection;
+use crate::client::{Connection, HttpVersion};
 use crate::cpu::read_small;
 use crate::limits::ENDPOINTS_MAX;
 use crate::process::Relaunch;
@@ -157,11 +157,15 @@ pub fn read_cluster_dir(dir: &Path) -> Result<(Vec<String>, Vec<NodePid>), Strin
 }
 
 /// The node id behind each endpoint (`GET /node-info`), in endpoint order.
-pub fn node_ids(endpoints: &[String], timeout: Duration) -> Result<Vec<u64>, String> {
+pub fn node_ids(
+    endpoints: &[String],
+    timeout: Duration,
+    http: HttpVersion,
+) -> Result<Vec<u64>, String> {
     endpoints
         .iter()
         .map(|endpoint| {
-            let info = Connection::new(endpoint, timeout)
+            let info = Connection::new(endpoint, timeout, http)
                 .and_then(|c| c.get_json("/node-info"))
                 .map_err(|e| format!("{endpoint}: {e}"))?;
             info.get("node_id").and_then(Value::as_u64).ok_or(format!("{endpoint}: no node_id"))

@@ -181,6 +181,7 @@ impl<'a> Setup<'a> {
             endpoints: targets.endpoints.clone(),
             clients,
             conns: flags.conns.unwrap_or(clients).min(clients),
+            http: flags.http,
             total: flags.total,
             request_timeout: Duration::from_millis(
                 flags.request_timeout_ms.unwrap_or(REQUEST_TIMEOUT_MS_DEFAULT),
@@ -222,10 +223,12 @@ impl<'a> Setup<'a> {
     {
         let plan = &self.plan;
         eprintln!(
-            "aspen-bench: {} operations, {} client(s) over {} connection(s) to {} endpoint(s)",
+            "aspen-bench: {} operations, {} client(s) over {} HTTP/{} connection(s) to {} \
+             endpoint(s)",
             plan.total,
             plan.clients,
             plan.conns,
+            plan.http.number(),
             plan.endpoints.len()
         );
         let pids = self.targets.pid_list();
@@ -252,6 +255,7 @@ impl<'a> Setup<'a> {
             consistency: consistency.map(str::to_string),
             clients: self.plan.clients,
             conns: self.plan.conns,
+            http: Some(self.plan.http.number()),
             endpoints: self.plan.endpoints.len(),
             key_bytes: self.flags.key_size,
             value_bytes: self.flags.val_size,

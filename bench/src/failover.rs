@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::args::TestFlags;
-use crate::client::Connection;
+use crate::client::{Connection, HttpVersion};
 use crate::cluster::{Targets, current_leader, leader_named_by, node_ids};
 use crate::commands::report_errors;
 use crate::limits::{
@@ -60,8 +60,8 @@ pub fn run_failover(
     let mut targets =
         Targets::resolve(&flags.endpoints, &flags.pids, flags.cluster_dir.as_deref())?;
     let poll_timeout = Duration::from_millis(FAILOVER_REQUEST_TIMEOUT_MS_DEFAULT);
-    let ids = node_ids(&targets.endpoints, poll_timeout)?;
-    let control = connections(&targets.endpoints, poll_timeout)?;
+    let ids = node_ids(&targets.endpoints, poll_timeout, flags.http)?;
+    let control = connections(&targets.endpoints, poll_timeout, flags.http)?;
     let old_leader = current_leader(&control).ok_or("no node names a leader")?;
     let pid = targets.pid_of(old_leader).ok_or(format!(
         "no pid for the leader, node {old_leader}: give --pids ID=PID or --cluster-dir"
@@ -93,9 +93,8 @@ pub fn run_failover(
         let writers: Vec<_> = (0..clients)
             .map(|client| {
                 let (shared, value, endpoints) = (&shared, &value, &endpoints);
-                scope.spawn(move || {
-                    writer(client, endpoints, timeout, flags.key_size, value, shared)
-                })
+                let plan = WriterPlan { endpoints, timeout, http: flags.http };
+                scope.spawn(move || writer(client, &plan, flags.key_size, value, shared))
             })
             .collect();
         let result = (|| {
@@ -135,6 +134,7 @@ fn failover_report(
         test: "failover".into(),
         clients,
         conns: clients,
+        http: Some(flags.http.number()),
         endpoints,
         key_bytes: flags.key_size,
         value_bytes: flags.val_size,
@@ -146,8 +146,12 @@ fn failover_report(
     report
 }
 
-fn connections(endpoints: &[String], timeout: Duration) -> Result<Vec<Connection>, String> {
-    endpoints.iter().map(|e| Connection::new(e, timeout).map_err(|e| e.to_string())).collect()
+fn connections(
+    endpoints: &[String],
+    timeout: Duration,
+    http: HttpVersion,
+) -> Result<Vec<Connection>, String> {
+    endpoints.iter().map(|e| Connection::new(e, timeout, http).map_err(|e| e.to_string())).collect()
 }
 
 /// SIGKILL, then wait for a new leader and for the first acknowledged write after the kill.
@@ -225,18 +229,27 @@ fn ms_since(instant: Instant) -> f64 {
     instant.elapsed().as_secs_f64() * 1000.0
 }
 
+/// Where a writer writes: over one connection of its own to each endpoint.
+struct WriterPlan<'a> {
+    endpoints: &'a [String],
+    timeout: Duration,
+    http: HttpVersion,
+}
+
 /// One writer: writes until stopped, `total` is used up or the deadline passes; moves to the
 /// next endpoint after an error. Returns its latencies, error count and error samples.
 fn writer(
     client: usize,
-    endpoints: &[String],
-    timeout: Duration,
+    plan: &WriterPlan<'_>,
     key_bytes: usize,
     value: &str,
     shared: &Shared,
 ) -> (Vec<u64>, u64, Vec<String>) {
-    let connections: Vec<Connection> =
-        endpoints.iter().filter_map(|e| Connection::new(e, timeout).ok()).collect();
+    let connections: Vec<Connection> = plan
+        .endpoints
+        .iter()
+        .filter_map(|e| Connection::new(e, plan.timeout, plan.http).ok())
+        .collect();
     let (mut latencies, mut errors, mut samples) = (Vec::new(), 0u64, Vec::new());
     let mut target = client % connections.len().max(1);
     while !shared.stop.load(Ordering::SeqCst) && Instant::now() < shared.deadline {

@@ -2,8 +2,9 @@
 //! and measures the machine's floor in the same run so that results compare across machines.
 //!
 //! The tool is a client and nothing more: it talks to nodes over their HTTP API with persistent
-//! connections, reads the node processes' CPU time from `/proc`, and for the failover test
-//! sends SIGKILL to the leader's process and starts it again. It never runs a node itself.
+//! connections (HTTP/2 by default, HTTP/1.1 with `--http 1`), reads the node processes' CPU
+//! time from `/proc`, and for the failover test sends SIGKILL to the leader's process and
+//! starts it again. It never runs a node itself.
 //!
 //! ```text
 //! args       the command line (etcd's flag names: --endpoints, --clients, --conns, --total)
@@ -11,7 +12,7 @@
 //! failover   the failover test: kill the leader under load, time recovery, restart
 //! idle       CPU and memory of the node processes with no load
 //! workload   closed-loop clients over a fixed set of connections
-//! client     one persistent HTTP connection and the requests sent on it
+//! client     one persistent HTTP/2 or HTTP/1.1 connection and the requests sent on it
 //! cluster    endpoints, pids and the leader (flags or a cluster dir)
 //! process    kill and restart a node process, by pid, after checking what it runs
 //! floor      4 KiB append + fdatasync and loopback UDP round trip
@@ -22,9 +23,9 @@
 //! ```
 //!
 //! Caveats:
-//! - The node speaks HTTP/1.1 only, so a connection carries one request at a time; etcd's
-//!   gRPC connections multiplex. `--clients 64 --conns 8` is therefore 8 requests in flight
-//!   here and 64 in etcd; bench/README.md says how the standard suite accounts for that.
+//! - With `--http 2` (the default) a connection multiplexes the requests of its clients, as
+//!   etcd's gRPC connections do, so `--clients 64 --conns 8` has 64 requests in flight. With
+//!   `--http 1` a connection carries one request at a time: 8 in flight.
 //! - Serializable (local) reads do not exist in the node's API; `get --consistency
 //!   serializable` reports them as unsupported.
 //! - Linux only: CPU accounting and the failover test read `/proc`.

@@ -9,8 +9,14 @@
 /// beyond a thousand threads a 2-core machine measures its scheduler, not the cluster.
 pub const CLIENTS_MAX: usize = 1024;
 
-/// Most HTTP connections of one test (one ureq Agent each).
+/// Most HTTP connections of one test (one TCP connection each).
 pub const CONNS_MAX: usize = 1024;
+
+/// Worker threads of the tokio runtime that drives every HTTP/2 connection's socket. One is
+/// enough to read and write a thousand connections at the rates a node answers, and each more
+/// would compete with the nodes for the 2 cores the standard suite runs on; the client threads
+/// only wait for their own answers.
+pub const HTTP2_RUNTIME_THREADS: usize = 1;
 
 /// Most endpoints (node HTTP addresses) one test spreads its connections over; the node's own
 /// bound on cluster size (`CLUSTER_NODES_MAX` in the node's `src/limits.rs`).

@@ -31,6 +31,10 @@ pub struct TestReport {
     pub clients: usize,
     /// HTTP connections.
     pub conns: usize,
+    /// The HTTP version the clients spoke (1 or 2), for the tests that talk to nodes. Over
+    /// HTTP/2 up to `clients` requests are in flight, over HTTP/1.1 up to `conns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<u8>,
     /// Node endpoints the connections were spread over.
     pub endpoints: usize,
     /// Key size in bytes.
@@ -162,11 +166,17 @@ impl TestReport {
             None => self.test.clone(),
         };
         let micros = |s: Option<f64>| s.map_or("-".to_string(), |s| format!("{:.1}", s * 1e6));
+        let http = match self.http {
+            Some(1) => "1.1".to_string(),
+            Some(version) => version.to_string(),
+            None => "-".to_string(),
+        };
         let mut text = format!(
-            "{:<24} {:>7} {:>5} {:>8} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>12} {:>12}\n",
+            "{:<24} {:>7} {:>5} {:>4} {:>8} {:>6} {:>9} {:>8} {:>8} {:>8} {:>8} {:>12} {:>12}\n",
             "test",
             "clients",
             "conns",
+            "http",
             "ops",
             "errors",
             "ops/s",
@@ -178,10 +188,12 @@ impl TestReport {
             "bench µs/op"
         );
         text += &format!(
-            "{:<24} {:>7} {:>5} {:>8} {:>6} {:>9.1} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>12} {:>12}\n",
+            "{:<24} {:>7} {:>5} {:>4} {:>8} {:>6} {:>9.1} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>12} \
+             {:>12}\n",
             name,
             self.clients,
             self.conns,
+            http,
             self.ops,
             self.errors,
             self.ops_per_s,
@@ -194,8 +206,9 @@ impl TestReport {
         );
         if let (Some(floor), Some(ratio)) = (self.floor_ms, self.floor_ratio) {
             text += &format!(
-                "{:<24} {:>7} {:>5} {:>8} {:>6} {:>8.2}x {:>7.1}x {:>7.1}x {:>7.1}x {:>7.1}x\n",
+                "{:<24} {:>7} {:>5} {:>4} {:>8} {:>6} {:>8.2}x {:>7.1}x {:>7.1}x {:>7.1}x {:>7.1}x\n",
                 format!("  × floor {floor:.3} ms"),
+                "",
                 "",
                 "",
                 "",
@@ -287,8 +300,13 @@ mod tests {
 
     #[test]
     fn ratios_divide_latencies_and_multiply_throughput() {
-        let mut report =
-            TestReport { test: "put".into(), clients: 1, conns: 1, ..Default::default() };
+        let mut report = TestReport {
+            test: "put".into(),
+            clients: 1,
+            conns: 1,
+            http: Some(2),
+            ..Default::default()
+        };
         let summary =
             LatencySummary { count: 1000, p50_ms: 0.8, p90_ms: 1.0, p99_ms: 2.0, max_ms: 4.0 };
         report.set_latencies(&summary, 0, 0.5);
@@ -301,6 +319,9 @@ mod tests {
         let back: TestReport = serde_json::from_str(&line).unwrap();
         assert_eq!(back, report);
         assert!(report.table().contains("× floor 0.200 ms"), "{}", report.table());
+        assert!(line.contains(r#""http":2"#), "{line}");
+        let header = report.table().lines().next().unwrap_or_default().to_string();
+        assert!(header.contains(" conns http "), "{header}");
     }
 
     #[test]

@@ -5,23 +5,26 @@
 //! `c % conns`, and connection `j` goes to endpoint `j % endpoints` (etcd's round-robin). Each
 //! client takes the next operation index from a shared counter, times the request from just
 //! before it waits for its connection to just after the answer, and records the latency.
-//! Clients sharing a connection take turns in arrival order (a ticket queue, like requests
-//! queued on one gRPC stream), not in whatever order a mutex happens to wake them: a plain
+//!
+//! Over HTTP/2 (the default) the clients sharing a connection send on it at the same time, as
+//! etcd's clients share a gRPC connection: up to `clients` requests are in flight. Over
+//! HTTP/1.1 a connection carries one request at a time, so clients sharing one take turns in
+//! arrival order (a ticket queue), not in whatever order a mutex happens to wake them: a plain
 //! mutex lets the client that just finished take the connection again at once, which starves
-//! the others and turns the latency tail into a measure of the mutex. The
-//! run stops when `total` operations were issued or when its deadline passes, whichever comes
-//! first. What an operation index means (which key, read or write) is the caller's function.
+//! the others and turns the latency tail into a measure of the mutex. The run stops when
+//! `total` operations were issued or when its deadline passes, whichever comes first. What an
+//! operation index means (which key, read or write) is the caller's function.
 //!
 //! Caveats:
-//! - Over HTTP/1.1 a connection carries one request at a time, so `clients > conns` means
-//!   clients queue for their connection, and that wait is part of the latency they see.
+//! - Over HTTP/1.1, `clients > conns` means clients queue for their connection (at most `conns`
+//!   requests in flight), and that wait is part of the latency they see.
 //! - A failed operation is counted and not retried; its latency is not recorded.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::client::{ClientError, Connection};
+use crate::client::{ClientError, Connection, HttpVersion};
 use crate::limits::ERROR_SAMPLES_MAX;
 use crate::stats::nanos;
 
@@ -34,6 +37,9 @@ pub struct Plan {
     pub clients: usize,
     /// Connections (at most `clients`: more would stay idle).
     pub conns: usize,
+    /// The protocol: with HTTP/2 the clients of one connection share it, with HTTP/1.1 they
+    /// take turns.
+    pub http: HttpVersion,
     /// Operations to issue.
     pub total: u64,
     /// The bound on one request.
@@ -89,7 +95,7 @@ where
     let connections = (0..conns)
         .map(|j| {
             let endpoint = &plan.endpoints[j % plan.endpoints.len()];
-            Connection::new(endpoint, plan.request_timeout).map(Shared::new)
+            Connection::new(endpoint, plan.request_timeout, plan.http).map(Shared::new)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let next = AtomicU64::new(0);
@@ -147,7 +153,8 @@ where
     outcome
 }
 
-/// A connection shared by several clients, who use it one at a time in the order they asked.
+/// A connection shared by several clients: all at once if it multiplexes (HTTP/2), else one at
+/// a time in the order they asked.
 pub struct Shared {
     connection: Connection,
     /// (next ticket to hand out, ticket now being served).
@@ -161,9 +168,13 @@ impl Shared {
         Self { connection, tickets: Mutex::new((0, 0)), turn: Condvar::new() }
     }
 
-    /// Runs `use_connection` when it is this caller's turn. The wait is bounded by the requests
-    /// ahead of it, each bounded by the request timeout.
+    /// Runs `use_connection` at once on a multiplexing connection, else when it is this
+    /// caller's turn. The wait is bounded by the requests ahead of it, each bounded by the
+    /// request timeout.
     pub fn with<T>(&self, use_connection: impl FnOnce(&Connection) -> T) -> T {
+        if self.connection.multiplexes() {
+            return use_connection(&self.connection);
+        }
         let mut tickets = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
         let ticket = tickets.0;
         tickets.0 += 1;
@@ -201,6 +212,7 @@ pub fn value(value_bytes: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::test_server::TestServer;
 
     #[test]
     fn keys_have_exactly_the_asked_size() {
@@ -214,7 +226,8 @@ mod tests {
 
     #[test]
     fn clients_sharing_a_connection_take_turns_in_arrival_order() {
-        let connection = Connection::new("127.0.0.1:1", Duration::from_secs(1)).unwrap();
+        let connection =
+            Connection::new("127.0.0.1:1", Duration::from_secs(1), HttpVersion::Http1).unwrap();
         let shared = Shared::new(connection);
         let order = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
@@ -240,18 +253,41 @@ mod tests {
 
     #[test]
     fn a_run_stops_at_its_total_and_counts_errors() {
-        // Nothing listens on port 1 of loopback: every request fails at once.
+        for http in [HttpVersion::Http1, HttpVersion::Http2] {
+            // Nothing listens on port 1 of loopback: every request fails at once.
+            let plan = Plan {
+                endpoints: vec!["127.0.0.1:1".into()],
+                clients: 4,
+                conns: 2,
+                http,
+                total: 40,
+                request_timeout: Duration::from_secs(2),
+                duration_max: Duration::from_secs(20),
+            };
+            let outcome =
+                run(&plan, |connection, index| connection.put(&key(index, 8), "v")).unwrap();
+            assert_eq!((outcome.ops(), outcome.errors), (0, 40), "{http:?}");
+            assert_eq!(outcome.error_samples.len(), 1, "{http:?}: {:?}", outcome.error_samples);
+            assert!(!outcome.timed_out);
+        }
+    }
+
+    #[test]
+    fn over_http2_every_client_of_a_connection_has_its_request_in_flight() {
+        // The server holds each request until all 8 are in flight: a run over 1 connection
+        // completes only if its 8 clients do not take turns.
+        let server = TestServer::holding_until(8);
         let plan = Plan {
-            endpoints: vec!["127.0.0.1:1".into()],
-            clients: 4,
-            conns: 2,
-            total: 40,
-            request_timeout: Duration::from_secs(2),
-            duration_max: Duration::from_secs(20),
+            endpoints: vec![server.url.clone()],
+            clients: 8,
+            conns: 1,
+            http: HttpVersion::Http2,
+            total: 8,
+            request_timeout: Duration::from_secs(20),
+            duration_max: Duration::from_secs(30),
         };
         let outcome = run(&plan, |connection, index| connection.put(&key(index, 8), "v")).unwrap();
-        assert_eq!((outcome.ops(), outcome.errors), (0, 40));
-        assert_eq!(outcome.error_samples.len(), 1, "{:?}", outcome.error_samples);
-        assert!(!outcome.timed_out);
+        assert_eq!((outcome.ops(), outcome.errors), (8, 0), "{:?}", outcome.error_samples);
+        assert_eq!(server.connections(), 1);
     }
 }

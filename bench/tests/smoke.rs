@@ -1,5 +1,6 @@
 //! The CI smoke test of `aspen-bench`: a few hundred operations against a real 3-node cluster,
-//! only to prove that the tool works end to end. It is not a benchmark and asserts no speed.
+//! only to prove that the tool works end to end, over HTTP/2 (the default) and HTTP/1.1. It is
+//! not a benchmark and asserts no speed.
 //!
 //! The node binary must be built in the same target directory (`cargo build --workspace`, or
 //! `cargo nextest run --workspace --all-targets`, builds it), as for the lab's scenario tests.
@@ -218,7 +219,27 @@ fn put_and_get_run_against_a_real_cluster() {
     ]));
     assert_eq!(put.len(), 1, "{put:?}");
     assert_clean(&put[0], "put", 200);
+    assert_eq!(put[0]["http"], 2, "HTTP/2 unless asked otherwise: {}", put[0]);
     assert!(put[0]["floor_ratio"]["p50"].as_f64().unwrap() > 0.0, "{}", put[0]);
+
+    let put_http1 = json_lines(&bench(&[
+        "put",
+        "--endpoints",
+        &endpoints,
+        "--pids",
+        &pids,
+        "--total",
+        "200",
+        "--clients",
+        "4",
+        "--conns",
+        "2",
+        "--http",
+        "1",
+    ]));
+    assert_eq!(put_http1.len(), 1, "{put_http1:?}");
+    assert_clean(&put_http1[0], "put", 200);
+    assert_eq!(put_http1[0]["http"], 1, "{}", put_http1[0]);
 
     let get = json_lines(&bench(&[
         "get",
@@ -236,6 +257,7 @@ fn put_and_get_run_against_a_real_cluster() {
     assert_eq!(get.len(), 1, "{get:?}");
     assert_clean(&get[0], "get", 200);
     assert_eq!(get[0]["consistency"], "linearizable");
+    assert_eq!(get[0]["http"], 2, "{}", get[0]);
 
     let serializable = bench(&["get", "--endpoints", &endpoints, "--consistency", "serializable"]);
     assert_eq!(serializable.status.code(), Some(3), "serializable reads are reported unsupported");

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use redb::backends::InMemoryBackend;
 use redb::{Database, Durability, ReadableDatabase};
@@ -26,6 +26,18 @@ pub(crate) struct Db {
     in_flight: AtomicUsize,
     /// Runs every change to the Raft log, in order; see [`LogWriter`].
     pub(super) log_writer: LogWriter,
+    /// Declared after `database`, so dropped after it: says "released" only once redb has
+    /// closed the file and let go of its lock (see [`DatabaseReleaseWatch`]).
+    released: ReleasedOnDrop,
+}
+
+/// Sets its flag when dropped.
+struct ReleasedOnDrop(Arc<AtomicBool>);
+
+impl Drop for ReleasedOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 impl std::ops::Deref for Db {
@@ -120,13 +132,15 @@ impl std::fmt::Debug for RedbStore {
 /// Tells when a database has been closed: see [`RedbStore::release_watch`].
 #[derive(Debug, Clone)]
 pub struct DatabaseReleaseWatch {
-    db: std::sync::Weak<Db>,
+    released: Arc<AtomicBool>,
 }
 
 impl DatabaseReleaseWatch {
-    /// True once no handle keeps the database open.
+    /// True once no handle keeps the database open and the file is closed. (The last handle
+    /// going away is not enough: closing takes a moment, redb writes on close, and until it is
+    /// done the file stays locked.)
     pub fn is_released(&self) -> bool {
-        self.db.strong_count() == 0
+        self.released.load(Ordering::Acquire)
     }
 
     /// Waits (polling every 10 ms) until the database is released or `timeout` passes; returns
@@ -162,7 +176,9 @@ impl RedbStore {
         };
         stamp(&db, node_id)?;
         let log_writer = LogWriter::start(append_entries)?;
-        let db = Arc::new(Db { database: db, in_flight: AtomicUsize::new(0), log_writer });
+        let released = ReleasedOnDrop(Arc::new(AtomicBool::new(false)));
+        let db =
+            Arc::new(Db { database: db, in_flight: AtomicUsize::new(0), log_writer, released });
         Ok(RedbStore { db, path })
     }
 
@@ -182,7 +198,7 @@ impl RedbStore {
     /// A watch on this database that does not keep it open, to learn when every handle to it
     /// is gone and the file lock is released.
     pub fn release_watch(&self) -> DatabaseReleaseWatch {
-        DatabaseReleaseWatch { db: Arc::downgrade(&self.db) }
+        DatabaseReleaseWatch { released: self.db.released.0.clone() }
     }
 
     /// The Raft log store over this database. Each call loads the log state from disk.

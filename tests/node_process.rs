@@ -226,9 +226,10 @@ fn a_write_forwarded_to_a_paused_leader_is_answered_once_a_new_leader_is_elected
     let leader = nodes.iter().find(|node| node.ready.node_id == leader_id).unwrap();
     let follower = nodes.iter().find(|node| node.ready.node_id != leader_id).unwrap();
 
+    // Paused until the end (SIGKILL, on drop, also ends a stopped process): resumed earlier,
+    // it could win the next election again.
     leader.signal(libc::SIGSTOP);
     let run = aspen(&follower.url(), &["kv", "put", "during-election", "x"]);
-    leader.signal(libc::SIGCONT);
     assert_ne!(run.code, 0, "the paused leader cannot have acknowledged it: {run:?}");
     assert!(
         run.stderr.contains("was replaced") && run.stderr.contains("may or may not"),
@@ -238,6 +239,7 @@ fn a_write_forwarded_to_a_paused_leader_is_answered_once_a_new_leader_is_elected
         follower.leader().filter(|leader| *leader != leader_id)
     });
     aspen(&follower.url(), &["kv", "put", "after-election", "y"]).expect_code(0);
+    leader.signal(libc::SIGCONT);
 }
 
 #[test]

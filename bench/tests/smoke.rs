@@ -202,58 +202,25 @@ fn put_and_get_run_against_a_real_cluster() {
     ]));
     assert_eq!(floor.len(), 2, "{floor:?}");
 
-    let put = json_lines(&bench(&[
-        "put",
-        "--endpoints",
-        &endpoints,
-        "--pids",
-        &pids,
-        "--total",
-        "200",
-        "--clients",
-        "4",
-        "--conns",
-        "2",
-        "--floor",
-        floor_path,
-    ]));
+    // One test of 200 operations from 4 clients against the cluster, with `extra` flags.
+    let run = |test: &str, extra: &[&str]| {
+        let mut args = vec![test, "--endpoints", &endpoints, "--pids", &pids];
+        args.extend(["--total", "200", "--clients", "4"]);
+        args.extend_from_slice(extra);
+        json_lines(&bench(&args))
+    };
+    let put = run("put", &["--conns", "2", "--floor", floor_path]);
     assert_eq!(put.len(), 1, "{put:?}");
     assert_clean(&put[0], "put", 200);
     assert_eq!(put[0]["http"], 2, "HTTP/2 unless asked otherwise: {}", put[0]);
     assert!(put[0]["floor_ratio"]["p50"].as_f64().unwrap() > 0.0, "{}", put[0]);
 
-    let put_http1 = json_lines(&bench(&[
-        "put",
-        "--endpoints",
-        &endpoints,
-        "--pids",
-        &pids,
-        "--total",
-        "200",
-        "--clients",
-        "4",
-        "--conns",
-        "2",
-        "--http",
-        "1",
-    ]));
+    let put_http1 = run("put", &["--conns", "2", "--http", "1"]);
     assert_eq!(put_http1.len(), 1, "{put_http1:?}");
     assert_clean(&put_http1[0], "put", 200);
     assert_eq!(put_http1[0]["http"], 1, "{}", put_http1[0]);
 
-    let get = json_lines(&bench(&[
-        "get",
-        "--endpoints",
-        &endpoints,
-        "--pids",
-        &pids,
-        "--total",
-        "200",
-        "--clients",
-        "4",
-        "--key-space",
-        "20",
-    ]));
+    let get = run("get", &["--key-space", "20"]);
     assert_eq!(get.len(), 1, "{get:?}");
     assert_clean(&get[0], "get", 200);
     assert_eq!(get[0]["consistency"], "linearizable");

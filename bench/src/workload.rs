@@ -224,6 +224,15 @@ mod tests {
         assert!(value(300).bytes().all(|b| b.is_ascii_lowercase()));
     }
 
+    /// Waits (bounded) until `shared` has handed out `count` tickets.
+    fn wait_for_tickets(shared: &Shared, count: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while shared.tickets.lock().unwrap().0 < count {
+            assert!(std::time::Instant::now() < deadline, "{count} tickets never handed out");
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn clients_sharing_a_connection_take_turns_in_arrival_order() {
         let connection =
@@ -231,21 +240,20 @@ mod tests {
         let shared = Shared::new(connection);
         let order = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
-            // The first client holds the connection until all others queue behind it.
-            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-            let shared = &shared;
+            // The first client holds the connection until all others queue behind it; none of
+            // them may use it meanwhile.
+            let (shared, order) = (&shared, &order);
             scope.spawn(move || {
                 shared.with(|_| {
-                    ready_tx.send(()).unwrap();
-                    std::thread::sleep(Duration::from_millis(100));
+                    wait_for_tickets(shared, 4);
+                    assert!(order.lock().unwrap().is_empty(), "a client did not wait its turn");
                 })
             });
-            ready_rx.recv().unwrap();
+            wait_for_tickets(shared, 1);
             for client in 1..=3 {
-                let order = &order;
                 scope.spawn(move || shared.with(|_| order.lock().unwrap().push(client)));
-                // Let this client take its ticket before the next one arrives.
-                std::thread::sleep(Duration::from_millis(20));
+                // This client takes its ticket before the next one arrives.
+                wait_for_tickets(shared, client + 1);
             }
         });
         assert_eq!(*order.lock().unwrap(), vec![1, 2, 3]);

@@ -26,6 +26,10 @@
 //!   stops the Raft instance. A later batch cannot leave a hole, because `append_entries`
 //!   checks that each batch follows the durable tail.
 //! - The thread ends when the database is dropped (its queue's sender goes with it).
+//!
+//! Caveat: the queue has no bound of its own. It holds what openraft submitted and this thread
+//! has not written yet, which the clients in flight bound (each API request is one entry and is
+//! bounded by the API's timeouts); a disk much slower than the clients would let it grow.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -93,7 +97,8 @@ impl Pending {
 
 /// The handle to a database's writer thread.
 pub(super) struct LogWriter {
-    jobs: Mutex<Sender<Job>>,
+    /// std's `Sender` is `Sync`: every store on the database sends through this one.
+    jobs: Sender<Job>,
     pending: Arc<Pending>,
     /// The last committed id given to `save_committed` and not written yet.
     committed: Arc<Mutex<Option<Option<LogId>>>>,
@@ -110,7 +115,7 @@ impl LogWriter {
             .name("aspen-log-writer".into())
             .spawn(move || run(receiver, &shared))
             .map_err(|e| StorageError::Io { reason: format!("start the log writer: {e}") })?;
-        Ok(Self { jobs: Mutex::new(sender), pending, committed })
+        Ok(Self { jobs: sender, pending, committed })
     }
 
     pub(super) fn pending(&self) -> &Pending {
@@ -163,8 +168,7 @@ impl LogWriter {
     }
 
     fn send(&self, job: Job) -> Result<(), Job> {
-        let jobs = self.jobs.lock().expect("log writer queue");
-        jobs.send(job).map_err(|error| error.0)
+        self.jobs.send(job).map_err(|error| error.0)
     }
 }
 

@@ -99,9 +99,11 @@ pub struct ClusterBootstrapConfig {
     pub control_backend: ControlBackend,
     /// Raft heartbeat interval in milliseconds (default 500).
     pub heartbeat_interval_ms: u64,
-    /// Smallest election timeout in milliseconds (default 1500).
+    /// Smallest election timeout in milliseconds (default 1500): a follower that hears from no
+    /// leader for a random time between this and `election_timeout_max_ms` starts an election.
     pub election_timeout_min_ms: u64,
-    /// Largest election timeout in milliseconds (default 3000).
+    /// Largest election timeout in milliseconds (default 3000); half of it is the leader lease,
+    /// during which a follower refuses votes (see `openraft_election_timeouts` in bootstrap).
     pub election_timeout_max_ms: u64,
     /// Log entries applied since the last snapshot before the node builds a new one and purges
     /// its log up to `logs_kept_after_snapshot` entries behind it (default 10000). Beyond the

@@ -45,8 +45,10 @@ use super::store::InFlight;
 use crate::limits::LOG_WRITE_BATCH_ENTRIES_MAX;
 use crate::raft::{AspenTypeConfig, Entry, LogId};
 
-/// A closure run on the writer thread, in queue order.
-pub(super) type Work = Box<dyn FnOnce(&Database) + Send>;
+/// A closure run on the writer thread, in queue order. It gets the job's in-flight count and
+/// lets it go before it answers, so that whoever hears the answer and then drops the last store
+/// finds the database closed (a count holds the database open).
+pub(super) type Work = Box<dyn FnOnce(InFlight) + Send>;
 
 /// Commits a batch of appends, in order, and the committed id if one is given, in one durable
 /// transaction (`log_store::append_entries`).
@@ -158,9 +160,10 @@ impl LogWriter {
         T: Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let work: Work = Box::new(move |db| {
-            let result = catch_unwind(AssertUnwindSafe(|| work(db)))
+        let work: Work = Box::new(move |in_flight| {
+            let result = catch_unwind(AssertUnwindSafe(|| work(in_flight.database())))
                 .unwrap_or_else(|panic| Err(panicked(panic.as_ref())));
+            drop(in_flight);
             let _ = reply.send(result);
         });
         self.send(Job::Run { work, in_flight }).map_err(|_| stopped())?;
@@ -197,7 +200,7 @@ fn run(jobs: Receiver<Job>, shared: &Shared) {
     let mut next = jobs.recv().ok();
     while let Some(job) = next.take() {
         match job {
-            Job::Run { work, in_flight } => work(in_flight.database()),
+            Job::Run { work, in_flight } => work(in_flight),
             Job::Append { entries, callback, in_flight } => {
                 let mut batch = vec![(entries, callback, in_flight)];
                 let mut size: usize = batch[0].0.len();
@@ -238,7 +241,8 @@ fn write_batch(batch: Vec<(Vec<Entry>, IOFlushed<AspenTypeConfig>, InFlight)>, s
     }
     for (entries, callback, in_flight) in batch {
         shared.pending.remove(&entries);
-        callback.io_completed(result.clone().map_err(std::io::Error::from));
+        // Let go of the database before answering (see `Work`).
         drop(in_flight);
+        callback.io_completed(result.clone().map_err(std::io::Error::from));
     }
 }

@@ -98,6 +98,19 @@ async fn reopened_file_store_finds_log_vote_kv_and_membership() {
     assert_eq!((applied, applied_membership), (Some(log_id(3, 3)), stored));
 }
 
+/// Log work answers only after it let go of the database, so a caller that drops the store
+/// when it hears the answer can open the file again at once.
+#[tokio::test]
+async fn a_store_dropped_right_after_a_log_write_opens_again_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for term in 1..=20 {
+        let store = RedbStore::open(Some(dir.path()), 1).expect("the last store was dropped");
+        let mut log = store.log_store();
+        append(&mut log, vec![Entry::new_blank(log_id(term, term - 1))]).await;
+        log.save_vote(&Vote::new_committed(term, 1)).await.unwrap();
+    }
+}
+
 #[test]
 fn another_node_id_is_refused() {
     let dir = tempfile::tempdir().unwrap();

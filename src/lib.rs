@@ -30,8 +30,9 @@ pub mod storage;
 
 pub use api::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterController, ClusterNode, ClusterState,
-    ControlPlaneError, InitRequest, KeyValueStore, KeyValueStoreError, ReadRequest, ReadResult,
-    RemoveNodeRequest, ScanRequest, ScanResult, WriteCommand, WriteRequest, WriteResult,
+    ControlPlaneError, InitRequest, KeyValueStore, KeyValueStoreError, ReadConsistency,
+    ReadRequest, ReadResult, RemoveNodeRequest, ScanRequest, ScanResult, WriteCommand,
+    WriteRequest, WriteResult,
 };
 pub use cluster::{
     BootstrapHandle, ClusterBootstrapConfig, ControlBackend, IrohConfig, IrohEndpointManager,

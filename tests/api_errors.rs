@@ -38,6 +38,11 @@ async fn a_single_node_answers_every_bad_request_and_keeps_serving() {
 
     // Before init.
     assert_eq!(kv.write(set("k", "v")).await, Err(KeyValueStoreError::NotInitialized));
+    assert_eq!(
+        kv.read(ReadRequest::serializable("k")).await,
+        Err(KeyValueStoreError::NotInitialized),
+        "a node that never joined has nothing to serve, not an empty store"
+    );
     assert_eq!(cluster.current_state().await, Err(ControlPlaneError::NotInitialized));
     let learner = ClusterNode::new(99, "x", None);
     assert_eq!(
@@ -65,6 +70,7 @@ async fn a_single_node_answers_every_bad_request_and_keeps_serving() {
     is_invalid(kv.write(write(WriteCommand::SetMulti { pairs })).await, "too many pairs");
     is_invalid(kv.write(write(WriteCommand::SetMulti { pairs: vec![] })).await, "no pairs");
     is_invalid(kv.read(ReadRequest::new("")).await, "empty read key");
+    is_invalid(kv.read(ReadRequest::serializable("")).await, "empty serializable read key");
     let over = ScanRequest { prefix: String::new(), limit: Some(SCAN_LIMIT_MAX + 1) };
     is_invalid(kv.scan(over).await, "scan limit over the maximum");
     is_invalid(
@@ -77,6 +83,11 @@ async fn a_single_node_answers_every_bad_request_and_keeps_serving() {
         kv.read(ReadRequest::new("missing")).await,
         Err(KeyValueStoreError::NotFound { key: "missing".into() })
     );
+    assert_eq!(
+        kv.read(ReadRequest::serializable("missing")).await,
+        Err(KeyValueStoreError::NotFound { key: "missing".into() })
+    );
+    assert_eq!(kv.read(ReadRequest::serializable("kept")).await.unwrap().value, "value");
     let cas = |expected: Option<&str>| {
         write(WriteCommand::CompareAndSwap {
             key: "kept".into(),

@@ -242,6 +242,39 @@ fn a_write_forwarded_to_a_paused_leader_is_answered_once_a_new_leader_is_elected
     leader.signal(libc::SIGCONT);
 }
 
+/// A serializable read is answered by the node that receives it, from what it applied: a
+/// follower whose leader and other follower are both paused (no quorum, no leader to forward
+/// to) still answers it, while a linearizable read there cannot be answered.
+#[test]
+fn a_follower_without_a_quorum_answers_serializable_reads_only() {
+    let root = tempfile::tempdir().unwrap();
+    let specs: Vec<NodeSpec> = (1..=3).map(|id| NodeSpec::new(id, 0x66, root.path())).collect();
+    let nodes = start_cluster(&specs, root.path());
+    form_cluster(&nodes);
+    let written = aspen(&nodes[0].url(), &["--json", "kv", "put", "greeting", "hello"]);
+    let written: WriteResult = serde_json::from_value(written.expect_code(0).json()).unwrap();
+    let leader_id = nodes[0].leader().expect("the node that took the write names its leader");
+    let follower = nodes.iter().find(|node| node.ready.node_id != leader_id).unwrap();
+    wait_for("the follower to apply the write", CATCH_UP_BOUND, || {
+        (follower.applied_index()? >= written.log_index).then_some(())
+    });
+
+    // Paused until the end (SIGKILL, on drop, also ends a stopped process).
+    let others: Vec<&NodeProcess> =
+        nodes.iter().filter(|node| node.ready.node_id != follower.ready.node_id).collect();
+    for other in &others {
+        other.signal(libc::SIGSTOP);
+    }
+    let read = aspen(&follower.url(), &["kv", "get", "--serializable", "greeting"]);
+    assert_eq!(read.expect_code(0).stdout, "hello");
+    aspen(&follower.url(), &["kv", "get", "--serializable", "missing"]).expect_code(3);
+    let linearizable = aspen(&follower.url(), &["kv", "get", "greeting"]);
+    assert_ne!(linearizable.code, 0, "no quorum confirms a leader: {linearizable:?}");
+    for other in &others {
+        other.signal(libc::SIGCONT);
+    }
+}
+
 #[test]
 fn sigterm_stops_cleanly_and_the_data_dir_belongs_to_its_node() {
     let root = tempfile::tempdir().unwrap();

@@ -32,6 +32,6 @@ pub use error::{ControlPlaneError, KeyValueStoreError};
 pub use traits::{ClusterController, KeyValueStore};
 pub use types::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterNode, ClusterState, InitRequest, NodeId,
-    ReadRequest, ReadResult, RemoveNodeRequest, ScanRequest, ScanResult, WriteCommand,
-    WriteRequest, WriteResult,
+    ReadConsistency, ReadRequest, ReadResult, RemoveNodeRequest, ScanRequest, ScanResult,
+    WriteCommand, WriteRequest, WriteResult,
 };

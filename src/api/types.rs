@@ -133,19 +133,42 @@ pub struct WriteResult {
     pub log_index: u64,
 }
 
-/// Read one key, linearizably: the result reflects every write acknowledged before the read
-/// began.
+/// Read one key. By default linearizably: the result reflects every write acknowledged before
+/// the read began.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadRequest {
     /// The key.
     pub key: String,
+    /// How fresh the answer must be; linearizable when absent.
+    #[serde(default)]
+    pub consistency: ReadConsistency,
 }
 
 impl ReadRequest {
-    /// A read of `key`.
+    /// A linearizable read of `key`.
     pub fn new(key: impl Into<String>) -> Self {
-        Self { key: key.into() }
+        Self { key: key.into(), consistency: ReadConsistency::Linearizable }
     }
+
+    /// A serializable read of `key`: answered from the node's own state, possibly stale.
+    pub fn serializable(key: impl Into<String>) -> Self {
+        Self { key: key.into(), consistency: ReadConsistency::Serializable }
+    }
+}
+
+/// How fresh a read must be, as in etcd.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadConsistency {
+    /// Reflects every write acknowledged before the read began: the leader confirms with a
+    /// quorum that it still leads (a ReadIndex round), and a follower forwards the read to it.
+    #[default]
+    Linearizable,
+    /// Answered by the node that receives it, from what it has applied, with no round trip:
+    /// it may miss recent writes (a follower can lag; a node cut off from the cluster keeps
+    /// answering with old data). It never sees a write that was not committed, and a later
+    /// serializable read on the same running node never sees older data than an earlier one.
+    Serializable,
 }
 
 /// The value of a key.

@@ -109,11 +109,26 @@ pub struct WriteResult {
     log_index: u64,
 }
 
-/// Read one key, linearizably.
+/// Read one key; linearizably unless `consistency` says `serializable`.
 #[derive(ToSchema)]
 pub struct ReadRequest {
     /// The key.
     key: String,
+    /// How fresh the answer must be; `linearizable` when absent.
+    #[schema(required = false)]
+    consistency: ReadConsistency,
+}
+
+/// How fresh a read must be, as in etcd.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum ReadConsistency {
+    /// Reflects every write acknowledged before the read began (a ReadIndex round through the
+    /// leader; a follower forwards the read).
+    Linearizable,
+    /// Answered by the receiving node from what it has applied, with no round trip; may miss
+    /// recent writes, never sees an uncommitted one.
+    Serializable,
 }
 
 /// The value of a key.
@@ -250,6 +265,12 @@ mod tests {
             "WriteResult",
         );
         assert_mirrors::<super::ReadRequest>(api::ReadRequest::new("k"), "ReadRequest");
+        assert_mirrors::<super::ReadRequest>(api::ReadRequest::serializable("k"), "ReadRequest");
+        assert_eq!(
+            serde_json::to_value(api::ReadRequest::serializable("k")).unwrap()["consistency"],
+            "serializable",
+            "the consistency names in the document are the ones sent"
+        );
         assert_mirrors::<super::ReadResult>(
             api::ReadResult { key: "k".into(), value: "v".into() },
             "ReadResult",

@@ -22,8 +22,8 @@ use super::network::IrpcRaftNetworkFactory;
 use super::{AspenRaft, RaftMetrics, SharedRaft};
 use crate::api::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterController, ClusterState, ControlPlaneError,
-    DeterministicCluster, InitRequest, KeyValueStore, KeyValueStoreError, NodeId, ReadRequest,
-    ReadResult, RemoveNodeRequest, ScanRequest, ScanResult, WriteRequest, WriteResult,
+    DeterministicCluster, InitRequest, KeyValueStore, KeyValueStoreError, NodeId, ReadConsistency,
+    ReadRequest, ReadResult, RemoveNodeRequest, ScanRequest, ScanResult, WriteRequest, WriteResult,
 };
 use crate::limits::{
     ACTOR_CALL_TIMEOUT_MS_MAX, CLIENT_REQUEST_TIMEOUT_MS_MAX, CLIENT_RETRIES_MAX,
@@ -389,6 +389,14 @@ impl KvClient {
     async fn read_inner(&self, request: ReadRequest) -> Result<ReadResult, KeyValueStoreError> {
         if let Backend::Deterministic(cluster) = &self.handle.backend {
             return cluster.read(request).await;
+        }
+        if request.consistency == ReadConsistency::Serializable {
+            // Answered here, whatever this node's role: never forwarded.
+            let Some((local_kv, _)) = self.raft_backend() else {
+                unreachable!("the deterministic backend returned earlier")
+            };
+            let (raft, reader) = local_kv.shared.get_with_reader().ok_or_else(local::restarting)?;
+            return local::read(&raft, &reader, request).await;
         }
         local_or_forward!(
             self,

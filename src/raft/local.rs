@@ -13,8 +13,8 @@ use super::errors::{read_error, write_error};
 use super::network::LocalRequests;
 use super::{AspenRaft, SharedRaft};
 use crate::api::{
-    KeyValueStoreError, ReadRequest, ReadResult, ScanRequest, ScanResult, WriteCommand,
-    WriteOutcome, WriteRequest, WriteResult, validate,
+    KeyValueStoreError, ReadConsistency, ReadRequest, ReadResult, ScanRequest, ScanResult,
+    WriteCommand, WriteOutcome, WriteRequest, WriteResult, validate,
 };
 use crate::limits::CLIENT_REQUEST_TIMEOUT_MS_MAX;
 use crate::storage::StateReader;
@@ -85,14 +85,23 @@ fn storage_failed(error: crate::storage::StorageError) -> KeyValueStoreError {
     KeyValueStoreError::Failed { reason: error.to_string() }
 }
 
-/// Reads one key linearizably on this node, as leader.
+/// Reads one key on this node: linearizably as leader (`NotLeader` on a follower), or, for a
+/// serializable read, from what this node has applied, whatever its role.
 pub async fn read(
     raft: &AspenRaft,
     reader: &StateReader,
     request: ReadRequest,
 ) -> Result<ReadResult, KeyValueStoreError> {
     validate::key(&request.key).map_err(invalid)?;
-    linearize(raft).await?;
+    match request.consistency {
+        ReadConsistency::Linearizable => linearize(raft).await?,
+        ReadConsistency::Serializable => {
+            // A node that never joined a cluster has nothing to serve, not an empty store.
+            if super::control::never_joined(&raft.metrics().borrow_watched()) {
+                return Err(KeyValueStoreError::NotInitialized);
+            }
+        }
+    }
     match reader.get(&request.key).await.map_err(storage_failed)? {
         Some(value) => Ok(ReadResult { key: request.key, value }),
         None => Err(KeyValueStoreError::NotFound { key: request.key }),

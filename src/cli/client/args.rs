@@ -60,6 +60,11 @@ pub enum KvCommand {
     Get {
         /// The key.
         key: String,
+        /// Answer from this node's own applied state, with no round trip to the leader: works
+        /// without a quorum, but may miss recent writes (etcd's `--consistency=s`). Without it
+        /// the read is linearizable.
+        #[arg(long)]
+        serializable: bool,
     },
     /// Remove KEY (removing a missing key succeeds).
     Delete {

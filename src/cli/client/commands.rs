@@ -78,8 +78,13 @@ fn execute_kv(client: &NodeClient, command: &KvCommand) -> Result<Outcome, Clien
             })
         }
         KvCommand::PutMulti { pairs } => write(WriteCommand::SetMulti { pairs: pairs.clone() }),
-        KvCommand::Get { key } => {
-            let answer = client.post_json("/read", &ReadRequest::new(key.clone()))?;
+        KvCommand::Get { key, serializable } => {
+            let request = if *serializable {
+                ReadRequest::serializable(key.clone())
+            } else {
+                ReadRequest::new(key.clone())
+            };
+            let answer = client.post_json("/read", &request)?;
             Ok(Outcome { view: View::Value(decode(&answer)?), json: answer })
         }
         KvCommand::Scan { prefix, limit } => {

@@ -33,7 +33,8 @@ pub async fn write(
     Ok(Json(state.kv().write(request).await?))
 }
 
-/// Read one key, linearizably.
+/// Read one key: linearizably (through the leader), or with `"consistency": "serializable"`
+/// from this node's own applied state, possibly stale.
 #[utoipa::path(post, path = "/read", tag = "kv", request_body = schema::ReadRequest,
     responses(
         (status = 200, description = "The value", body = schema::ReadResult),

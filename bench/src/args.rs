@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
-use crate::client::HttpVersion;
+use crate::client::{Consistency, HttpVersion};
 use crate::limits::{
     CLIENTS_MAX, CONNS_MAX, FAILOVER_AFTER_MS_DEFAULT, FAILOVER_PHASE_MS_MAX,
     FAILOVER_WARMUP_MS_DEFAULT, FLOOR_FSYNC_SAMPLES_DEFAULT, FLOOR_SAMPLES_MAX,
@@ -23,9 +23,9 @@ use crate::limits::{
     version,
     about = "Benchmarks a running Aspen cluster the way etcd's benchmark tool measures etcd.",
     after_help = "Each test prints a table and one JSON line (ops_per_s, p50_ms, p90_ms, p99_ms, \
-max_ms, errors, node_cpu_s_per_op, floor ratios). Exit codes: 0 ran, 1 failed, 2 bad flags, 3 \
-the node does not support the test.\nscripts/bench.sh starts a release cluster and runs the \
-standard suite; bench/README.md explains every figure."
+max_ms, errors, node_cpu_s_per_op, floor ratios). Exit codes: 0 ran, 1 failed, 2 bad flags.\n\
+scripts/bench.sh starts a release cluster and runs the standard suite; bench/README.md explains \
+every figure."
 )]
 pub struct Cli {
     /// The test to run.
@@ -43,7 +43,8 @@ pub enum TestCommand {
         /// Target, shape and output flags.
         #[command(flatten)]
         flags: TestFlags,
-        /// Read consistency. The node offers linearizable reads only.
+        /// Read consistency: linearizable (through the leader's ReadIndex; a follower forwards
+        /// the read) or serializable (answered by the node asked, from what it has applied).
         #[arg(long, value_enum, default_value_t = Consistency::Linearizable)]
         consistency: Consistency,
         /// Distinct keys to write first and then read round-robin.
@@ -106,15 +107,6 @@ pub enum TestCommand {
         #[arg(long, value_name = "FILE")]
         json_out: Option<PathBuf>,
     },
-}
-
-/// Read consistency levels, as etcd names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Consistency {
-    /// Reflects every write acknowledged before the read began (ReadIndex on the leader).
-    Linearizable,
-    /// Served from the local state machine of whichever node is asked (may be stale).
-    Serializable,
 }
 
 /// The flags every cluster test takes.
@@ -260,12 +252,16 @@ mod tests {
     }
 
     #[test]
-    fn get_takes_both_consistencies() {
-        let cli =
-            Cli::try_parse_from(["aspen-bench", "get", "--consistency", "serializable"]).unwrap();
-        assert!(matches!(
-            cli.command,
-            TestCommand::Get { consistency: Consistency::Serializable, .. }
-        ));
+    fn get_is_linearizable_unless_asked_for_serializable() {
+        let get = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["aspen-bench", "get"], args].concat()).unwrap();
+            check_command(&cli.command).unwrap();
+            let TestCommand::Get { consistency, .. } = cli.command else { panic!() };
+            consistency
+        };
+        assert_eq!(get(&[]), Consistency::Linearizable);
+        assert_eq!(get(&["--consistency", "linearizable"]), Consistency::Linearizable);
+        assert_eq!(get(&["--consistency", "serializable"]), Consistency::Serializable);
+        assert!(Cli::try_parse_from(["aspen-bench", "get", "--consistency", "stale"]).is_err());
     }
 }

@@ -114,10 +114,47 @@ enum SetCommand<'a> {
     Set { key: &'a str, value: &'a str },
 }
 
-/// `POST /read` body: `{"key": ..}`.
+/// Read consistency levels, as etcd and `POST /read`'s `consistency` field name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// Reflects every write acknowledged before the read began (ReadIndex on the leader).
+    Linearizable,
+    /// Answered from the applied state of the node asked, never forwarded (may be stale).
+    Serializable,
+}
+
+impl Consistency {
+    /// `linearizable` or `serializable`, as the JSON line and the node's API name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Consistency::Linearizable => "linearizable",
+            Consistency::Serializable => "serializable",
+        }
+    }
+
+    fn is_linearizable(&self) -> bool {
+        *self == Consistency::Linearizable
+    }
+}
+
+/// `POST /read` body: `{"key": ..}`, plus `"consistency": "serializable"` for a serializable
+/// read. A linearizable read sends no field (the node's default), so its body stays the one
+/// earlier results were measured with, and a node older than serializable reads still takes it.
 #[derive(Serialize)]
 struct ReadBody<'a> {
     key: &'a str,
+    #[serde(skip_serializing_if = "Consistency::is_linearizable")]
+    consistency: Consistency,
+}
+
+/// The `POST /read` body of `key`, built per request on the hot path: one allocation, sized
+/// for the key and the longest consistency field (a key needing JSON escapes may grow it).
+fn read_body(key: &str, consistency: Consistency) -> Vec<u8> {
+    let mut body =
+        Vec::with_capacity(key.len() + r#"{"key":"","consistency":"serializable"}"#.len());
+    serde_json::to_writer(&mut body, &ReadBody { key, consistency }).expect("a read serializes");
+    body
 }
 
 /// What carries a connection's requests.
@@ -185,10 +222,9 @@ impl Connection {
         self.post(&self.write_url, body).map(drop)
     }
 
-    /// `POST /read` of `key` (always linearizable: the node offers no other read).
-    pub fn get(&self, key: &str) -> Result<(), ClientError> {
-        let body = serde_json::to_vec(&ReadBody { key }).expect("a read serializes");
-        self.post(&self.read_url, body).map(drop)
+    /// `POST /read` of `key` with `consistency`; `Ok` once the node answered its value.
+    pub fn get(&self, key: &str, consistency: Consistency) -> Result<(), ClientError> {
+        self.post(&self.read_url, read_body(key, consistency)).map(drop)
     }
 
     /// `GET path`, decoded as JSON (for `/node-info`, `/raft-metrics`, `/health`).
@@ -317,7 +353,7 @@ mod tests {
         let connection = Connection::new(&url, Duration::from_secs(5), HttpVersion::Http1).unwrap();
         for index in 0..20 {
             connection.put(&format!("k{index}"), "value").unwrap();
-            connection.get(&format!("k{index}")).unwrap();
+            connection.get(&format!("k{index}"), Consistency::Serializable).unwrap();
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "40 requests, one TCP connection");
     }
@@ -341,7 +377,13 @@ mod tests {
             serde_json::to_string(&write).unwrap(),
             r#"{"command":{"Set":{"key":"k","value":"v"}}}"#
         );
-        assert_eq!(serde_json::to_string(&ReadBody { key: "k" }).unwrap(), r#"{"key":"k"}"#);
+        let read = |key, consistency| String::from_utf8(read_body(key, consistency)).unwrap();
+        assert_eq!(read("k", Consistency::Linearizable), r#"{"key":"k"}"#);
+        assert_eq!(
+            read("k", Consistency::Serializable),
+            r#"{"key":"k","consistency":"serializable"}"#
+        );
+        assert_eq!(read("a\"b", Consistency::Linearizable), r#"{"key":"a\"b"}"#);
     }
 
     #[test]

@@ -11,21 +11,25 @@
 //! ```
 //!
 //! Flags win over the directory. The leader is whoever the first answering node names in its
-//! `/raft-metrics` (`current_leader`).
+//! `/raft-metrics` (`current_leader`), and how far a node has applied the log is its
+//! `last_applied` there: a serializable read waits for every node to have applied the keys it
+//! reads, since each node answers it from its own state.
 //!
 //! Caveats:
 //! - A pid given without its node id gets the id from the process's `--node-id` argument; a
 //!   node configured only through a config file or `ASPEN_NODE_ID` needs `ID=PID`.
+//! - Waiting for the nodes to apply waits for the most advanced of the endpoints given: when
+//!   they leave the leader out, writes it applied that none of them has are not waited for.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::client::{Connection, HttpVersion};
 use crate::cpu::read_small;
-use crate::limits::ENDPOINTS_MAX;
+use crate::limits::{CATCH_UP_POLL_INTERVAL_MS, ENDPOINTS_MAX};
 use crate::process::Relaunch;
 
 /// The nodes of a test.
@@ -183,9 +187,92 @@ pub fn leader_named_by(connection: &Connection) -> Option<u64> {
     connection.get_json("/raft-metrics").ok()?.get("current_leader")?.as_u64()
 }
 
+/// The index of the last log entry `connection`'s node applied (`/raft-metrics`'s
+/// `last_applied`), if it answers and applied any.
+fn last_applied(connection: &Connection) -> Option<u64> {
+    connection.get_json("/raft-metrics").ok()?.get("last_applied")?.get("index")?.as_u64()
+}
+
+/// Waits until every node of `connections` has applied as far as the most advanced of them had
+/// when the wait began, for at most `wait_max`, and returns that index. An acknowledged write
+/// is applied on the leader, so with the leader among them every node then holds every write
+/// acknowledged before the call.
+pub fn wait_until_applied(connections: &[Connection], wait_max: Duration) -> Result<u64, String> {
+    let target = connections
+        .iter()
+        .filter_map(last_applied)
+        .max()
+        .ok_or("no endpoint told its last applied index (GET /raft-metrics)")?;
+    let deadline = Instant::now() + wait_max;
+    for connection in connections {
+        loop {
+            let applied = last_applied(connection);
+            if applied.is_some_and(|index| index >= target) {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let told = applied.map_or("no answer to GET /raft-metrics".to_string(), |index| {
+                    format!("applied up to index {index}")
+                });
+                return Err(format!(
+                    "{}: {told}, not {target}, after {} ms",
+                    connection.base_url(),
+                    wait_max.as_millis()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(CATCH_UP_POLL_INTERVAL_MS));
+        }
+    }
+    Ok(target)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
     use super::*;
+    use crate::client::test_server::{JSON_ERROR, TestServer};
+
+    /// `/raft-metrics` as openraft writes it, trimmed to what the benchmark reads.
+    fn metrics(applied: u64) -> String {
+        format!(
+            r#"{{"current_leader":1,"last_applied":{{"leader_id":{{"term":2,"node_id":1}},"index":{applied}}}}}"#
+        )
+    }
+
+    fn connections(servers: &[&TestServer]) -> Vec<Connection> {
+        let connect =
+            |s: &&TestServer| Connection::new(&s.url, Duration::from_secs(5), HttpVersion::Http2);
+        servers.iter().map(|s| connect(s).unwrap()).collect()
+    }
+
+    #[test]
+    fn the_wait_for_applied_entries_ends_once_every_node_caught_up() {
+        let ahead = TestServer::answering(|_| (200, metrics(12)));
+        // Applied 9 when first asked, then one more entry per question, up to 12.
+        let asked = Arc::new(AtomicU64::new(0));
+        let behind = TestServer::answering(move |_| {
+            (200, metrics(9 + asked.fetch_add(1, Ordering::SeqCst).min(3)))
+        });
+        let waited = wait_until_applied(&connections(&[&behind, &ahead]), Duration::from_secs(10));
+        assert_eq!(waited, Ok(12));
+        assert_eq!(behind.requests(), 4, "asked for the target, then until it applied 12");
+        assert_eq!(ahead.requests(), 2, "asked for the target, then once: already there");
+    }
+
+    #[test]
+    fn a_node_that_stays_behind_fails_the_wait_naming_it() {
+        let ahead = TestServer::answering(|_| (200, metrics(12)));
+        let stuck = TestServer::answering(|_| (200, metrics(3)));
+        let error = wait_until_applied(&connections(&[&ahead, &stuck]), Duration::from_millis(200))
+            .unwrap_err();
+        assert!(error.contains(&stuck.url), "{error}");
+        assert!(error.contains("applied up to index 3, not 12, after 200 ms"), "{error}");
+        let silent = TestServer::answering(|_| (503, JSON_ERROR.to_owned()));
+        let error = wait_until_applied(&connections(&[&silent]), Duration::from_secs(1));
+        assert!(error.unwrap_err().contains("/raft-metrics"));
+    }
 
     #[test]
     fn pids_take_both_forms_and_refuse_garbage() {

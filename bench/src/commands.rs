@@ -5,41 +5,38 @@
 //! reads (untimed), then runs the timed phase between two CPU readings of the node processes
 //! and of itself, and emits one report.
 //!
+//! `get` reads linearizably by default (the leader confirms that it still leads with a
+//! ReadIndex round; a follower forwards the read to it) or, with `--consistency serializable`,
+//! from the applied state of whichever node is asked, with no round trip beyond the client's.
+//! Before a serializable test it waits until every endpoint has applied the keys it wrote, so
+//! that the reads measure answers rather than a follower's lag. Both compare with the read
+//! floor (one round trip).
+//!
 //! Caveats:
-//! - `get --consistency serializable` is refused as unsupported: the node's `POST /read` is
-//!   always linearizable (ReadIndex through the leader) and there is no local or stale read to
-//!   measure. It prints an `unsupported` JSON line and exits 3 instead of measuring something
-//!   else under that name.
+//! - `mixed` reads linearizably only: `--consistency` belongs to `get`.
+//! - Before a serializable test every endpoint must say how far it applied (`/raft-metrics`);
+//!   one that does not fails the test rather than being read before it caught up.
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::args::{Consistency, TestCommand, TestFlags};
-use crate::client::{ClientError, Connection};
-use crate::cluster::Targets;
+use crate::args::{TestCommand, TestFlags};
+use crate::client::{ClientError, Connection, Consistency};
+use crate::cluster::{Targets, wait_until_applied};
 use crate::cpu::{own_cpu_seconds, processes_cpu_seconds};
 use crate::failover::run_failover;
 use crate::floor::{Floor, measure_fsync, measure_udp};
 use crate::idle::run_idle;
 use crate::limits::{
-    FLOOR_APPEND_BYTES, FLOOR_FSYNC_SAMPLES_DEFAULT, FLOOR_UDP_SAMPLES_DEFAULT,
+    CATCH_UP_MS_MAX, FLOOR_APPEND_BYTES, FLOOR_FSYNC_SAMPLES_DEFAULT, FLOOR_UDP_SAMPLES_DEFAULT,
     REQUEST_TIMEOUT_MS_DEFAULT,
 };
-use crate::report::{TestReport, Unsupported, emit, emit_unsupported, load_floor};
+use crate::report::{TestReport, emit, load_floor};
 use crate::stats::LatencySummary;
 use crate::workload::{self, Outcome, Plan, key, value};
 
-/// How a test ended, when it did not fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Finished {
-    /// It ran and printed its report.
-    Ran,
-    /// The node does not offer what it measures.
-    Unsupported,
-}
-
 /// Runs one test and prints its report.
-pub fn run(command: &TestCommand) -> Result<Finished, String> {
+pub fn run(command: &TestCommand) -> Result<(), String> {
     match command {
         TestCommand::Put(flags) => run_put(flags),
         TestCommand::Get { flags, consistency, key_space } => {
@@ -54,22 +51,19 @@ pub fn run(command: &TestCommand) -> Result<Finished, String> {
             if let Some(floor) = floor {
                 report.set_floor(floor.write_ms());
             }
-            emit(&report, flags.json_out.as_deref()).map_err(|e| e.to_string())?;
-            Ok(Finished::Ran)
+            emit(&report, flags.json_out.as_deref()).map_err(|e| e.to_string())
         }
         TestCommand::Idle { pids, cluster_dir, duration_ms, json_out } => {
             let report = run_idle(pids, cluster_dir.as_deref(), *duration_ms)?;
-            emit(&report, json_out.as_deref()).map_err(|e| e.to_string())?;
-            Ok(Finished::Ran)
+            emit(&report, json_out.as_deref()).map_err(|e| e.to_string())
         }
         TestCommand::Floor { dir, fsync_samples, udp_samples, json_out } => {
-            run_floor(dir, *fsync_samples, *udp_samples, json_out.as_deref())?;
-            Ok(Finished::Ran)
+            run_floor(dir, *fsync_samples, *udp_samples, json_out.as_deref()).map(drop)
         }
     }
 }
 
-fn run_put(flags: &TestFlags) -> Result<Finished, String> {
+fn run_put(flags: &TestFlags) -> Result<(), String> {
     let setup = Setup::new(flags, 1)?;
     let value = value(flags.val_size);
     let outcome =
@@ -77,30 +71,19 @@ fn run_put(flags: &TestFlags) -> Result<Finished, String> {
     setup.finish("put", None, outcome, |floor| floor.write_ms())
 }
 
-fn run_get(
-    flags: &TestFlags,
-    consistency: Consistency,
-    key_space: u64,
-) -> Result<Finished, String> {
-    if consistency == Consistency::Serializable {
-        let unsupported = Unsupported {
-            test: "get".into(),
-            consistency: Some("serializable".into()),
-            unsupported: "the node offers no serializable (local, possibly stale) read: POST \
-                          /read is always linearizable, through the leader's ReadIndex"
-                .into(),
-        };
-        emit_unsupported(&unsupported, flags.json_out.as_deref()).map_err(|e| e.to_string())?;
-        return Ok(Finished::Unsupported);
-    }
+fn run_get(flags: &TestFlags, consistency: Consistency, key_space: u64) -> Result<(), String> {
     let setup = Setup::new(flags, 1)?;
     setup.preload(key_space)?;
-    let outcome = setup
-        .measure(|connection, index| connection.get(&key(index % key_space, flags.key_size)))?;
-    setup.finish("get", Some("linearizable"), outcome, |floor| floor.read_ms())
+    if consistency == Consistency::Serializable {
+        setup.wait_until_applied()?;
+    }
+    let outcome = setup.measure(|connection, index| {
+        connection.get(&key(index % key_space, flags.key_size), consistency)
+    })?;
+    setup.finish("get", Some(consistency.name()), outcome, |floor| floor.read_ms())
 }
 
-fn run_mixed(flags: &TestFlags, key_space: u64, write_percent: u8) -> Result<Finished, String> {
+fn run_mixed(flags: &TestFlags, key_space: u64, write_percent: u8) -> Result<(), String> {
     let setup = Setup::new(flags, 1)?;
     setup.preload(key_space)?;
     let value = value(flags.val_size);
@@ -109,7 +92,7 @@ fn run_mixed(flags: &TestFlags, key_space: u64, write_percent: u8) -> Result<Fin
         if index % 100 < u64::from(write_percent) {
             connection.put(&key, &value)
         } else {
-            connection.get(&key)
+            connection.get(&key, Consistency::Linearizable)
         }
     })?;
     setup.finish("mixed", None, outcome, |floor| floor.write_ms())
@@ -217,6 +200,22 @@ impl<'a> Setup<'a> {
         Ok(())
     }
 
+    /// Waits (untimed) until every endpoint has applied what the most advanced of them had,
+    /// which covers the preloaded keys when the leader is among them.
+    fn wait_until_applied(&self) -> Result<(), String> {
+        let plan = &self.plan;
+        let connections = plan
+            .endpoints
+            .iter()
+            .map(|endpoint| Connection::new(endpoint, plan.request_timeout, plan.http))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let index = wait_until_applied(&connections, Duration::from_millis(CATCH_UP_MS_MAX))
+            .map_err(|e| format!("waiting for every endpoint to apply the keys to read: {e}"))?;
+        eprintln!("aspen-bench: every endpoint applied the log up to index {index}");
+        Ok(())
+    }
+
     fn measure<F>(&self, op: F) -> Result<Measured, String>
     where
         F: Fn(&Connection, u64) -> Result<(), ClientError> + Sync,
@@ -247,7 +246,7 @@ impl<'a> Setup<'a> {
         consistency: Option<&str>,
         mut measured: Measured,
         floor_ms: impl Fn(&Floor) -> f64,
-    ) -> Result<Finished, String> {
+    ) -> Result<(), String> {
         let outcome = &mut measured.outcome;
         let attempts = (outcome.ops() + outcome.errors).max(1) as f64;
         let mut report = TestReport {
@@ -269,8 +268,7 @@ impl<'a> Setup<'a> {
             report.set_floor(floor_ms(floor));
         }
         report_errors(outcome);
-        emit(&report, self.flags.json_out.as_deref()).map_err(|e| e.to_string())?;
-        Ok(Finished::Ran)
+        emit(&report, self.flags.json_out.as_deref()).map_err(|e| e.to_string())
     }
 }
 

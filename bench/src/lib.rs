@@ -8,7 +8,8 @@
 //!
 //! ```text
 //! args       the command line (etcd's flag names: --endpoints, --clients, --conns, --total)
-//! commands   each test from flags to report: put, get, mixed, floor
+//! commands   each test from flags to report: put, get (linearizable or serializable), mixed,
+//!            floor
 //! failover   the failover test: kill the leader under load, time recovery, restart
 //! idle       CPU and memory of the node processes with no load
 //! workload   closed-loop clients over a fixed set of connections
@@ -26,8 +27,6 @@
 //! - With `--http 2` (the default) a connection multiplexes the requests of its clients, as
 //!   etcd's gRPC connections do, so `--clients 64 --conns 8` has 64 requests in flight. With
 //!   `--http 1` a connection carries one request at a time: 8 in flight.
-//! - Serializable (local) reads do not exist in the node's API; `get --consistency
-//!   serializable` reports them as unsupported.
 //! - Linux only: CPU accounting and the failover test read `/proc`.
 
 pub mod args;

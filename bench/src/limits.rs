@@ -41,6 +41,15 @@ pub const KEY_SPACE_MAX: u64 = 1_000_000;
 /// Default number of distinct keys for `get` and `mixed`.
 pub const KEY_SPACE_DEFAULT: u64 = 1_000;
 
+/// How long a serializable `get`, once its keys are written, waits for every endpoint to apply
+/// them: each node answers such a read from its own state, and a follower learns that an entry
+/// is committed one replication message after the leader does, so it can miss the last writes
+/// for a heartbeat or so. A node still behind after this is broken, and the test fails.
+pub const CATCH_UP_MS_MAX: u64 = 30_000;
+
+/// How often that wait asks each endpoint how far it has applied.
+pub const CATCH_UP_POLL_INTERVAL_MS: u64 = 10;
+
 /// Default bound on one HTTP request (connect, send, answer). The node bounds its own client
 /// requests at 10 s, so a healthy node always answers first.
 pub const REQUEST_TIMEOUT_MS_DEFAULT: u64 = 15_000;

@@ -6,10 +6,6 @@
 //! lines `aspen-bench floor` wrote), each figure is also given as a ratio to it:
 //! `latency / floor` for the percentiles, and `ops/s × floor` for throughput (1.0 means as
 //! many operations per second as one client doing nothing but the floor back to back).
-//!
-//! A test that cannot be run because the node does not offer what it measures prints an
-//! [`Unsupported`] line instead of numbers, so a results file says so rather than staying
-//! silent.
 
 use std::io::Write;
 use std::path::Path;
@@ -24,7 +20,7 @@ use crate::stats::LatencySummary;
 pub struct TestReport {
     /// `put`, `get`, `mixed`, `failover`, `floor-fsync` or `floor-udp`.
     pub test: String,
-    /// For reads: `linearizable`.
+    /// For `get`: `linearizable` or `serializable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistency: Option<String>,
     /// Client threads.
@@ -113,17 +109,6 @@ pub struct FailoverFigures {
     pub restart_ready_ms: Option<f64>,
     /// The pid of the restarted node (it outlives the benchmark).
     pub restarted_pid: Option<u32>,
-}
-
-/// A test the node cannot run, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Unsupported {
-    /// The test asked for.
-    pub test: String,
-    /// Its consistency, for reads.
-    pub consistency: Option<String>,
-    /// Why it cannot run.
-    pub unsupported: String,
 }
 
 impl TestReport {
@@ -261,14 +246,6 @@ pub fn emit(report: &TestReport, json_out: Option<&Path>) -> std::io::Result<()>
     append_line(json_out, &line)
 }
 
-/// Prints an unsupported test's reason to stderr and its JSON line to stdout (and `json_out`).
-pub fn emit_unsupported(unsupported: &Unsupported, json_out: Option<&Path>) -> std::io::Result<()> {
-    let line = serde_json::to_string(unsupported).expect("serializes");
-    eprintln!("aspen-bench: {}: unsupported: {}", unsupported.test, unsupported.unsupported);
-    println!("{line}");
-    append_line(json_out, &line)
-}
-
 fn append_line(path: Option<&Path>, line: &str) -> std::io::Result<()> {
     let Some(path) = path else { return Ok(()) };
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
@@ -322,6 +299,22 @@ mod tests {
         assert!(line.contains(r#""http":2"#), "{line}");
         let header = report.table().lines().next().unwrap_or_default().to_string();
         assert!(header.contains(" conns http "), "{header}");
+    }
+
+    #[test]
+    fn a_read_names_its_consistency_in_the_table_and_the_json_line() {
+        let report = TestReport {
+            test: "get".into(),
+            consistency: Some("serializable".into()),
+            ..Default::default()
+        };
+        let table = report.table();
+        let row = table.lines().nth(1).unwrap_or_default();
+        assert!(row.starts_with("get (serializable) "), "{table}");
+        let line = report.json_line();
+        assert!(line.contains(r#""consistency":"serializable""#), "{line}");
+        let put = TestReport { test: "put".into(), ..Default::default() };
+        assert!(!put.json_line().contains("consistency"), "{}", put.json_line());
     }
 
     #[test]

@@ -13,8 +13,10 @@
 //! Caveats:
 //! - Control-plane calls are not forwarded: on a follower they answer `NotLeader` with the
 //!   leader's id and address.
-//! - Reads are linearizable through a ReadIndex round on the leader; there are no
-//!   stale-but-fast follower reads yet.
+//! - Reads are linearizable by default, through a ReadIndex round on the leader (openraft
+//!   shares one heartbeat round among the reads that wait for it). A serializable read
+//!   (`ReadConsistency::Serializable`) is answered by the node that gets it, from what it has
+//!   applied, and is never forwarded; scans are always linearizable.
 
 mod actor;
 mod client;

@@ -196,7 +196,7 @@ fn describe(error: &(dyn StdError + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::test_server::{JSON_ERROR, TestServer};
-    use super::super::{Connection, HttpVersion};
+    use super::super::{Connection, Consistency, HttpVersion};
     use super::*;
 
     /// More than one and more than the node's worker count: only multiplexing completes them.
@@ -254,7 +254,9 @@ mod tests {
     fn an_answer_over_the_limit_is_refused() {
         let size = usize::try_from(RESPONSE_BYTES_MAX).unwrap() + 1;
         let server = TestServer::answering(move |_| (200, "x".repeat(size)));
-        let error = connection(&server, Duration::from_secs(10)).get("k").unwrap_err();
+        let error = connection(&server, Duration::from_secs(10))
+            .get("k", Consistency::Linearizable)
+            .unwrap_err();
         assert!(matches!(&error, ClientError::Unreachable { .. }), "{error:?}");
         assert!(error.to_string().contains("reading the answer"), "{error}");
     }

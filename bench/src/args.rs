@@ -10,10 +10,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::client::{Consistency, HttpVersion};
 use crate::limits::{
     CLIENTS_MAX, CONNS_MAX, FAILOVER_AFTER_MS_DEFAULT, FAILOVER_PHASE_MS_MAX,
-    FAILOVER_WARMUP_MS_DEFAULT, FLOOR_FSYNC_SAMPLES_DEFAULT, FLOOR_SAMPLES_MAX,
-    FLOOR_UDP_SAMPLES_DEFAULT, IDLE_MS_DEFAULT, IDLE_MS_MAX, KEY_BYTES_MAX, KEY_SPACE_DEFAULT,
-    KEY_SPACE_MAX, REQUEST_TIMEOUT_MS_MAX, TEST_DURATION_MS_DEFAULT, TEST_DURATION_MS_MAX,
-    TOTAL_OPS_DEFAULT, TOTAL_OPS_MAX, VALUE_BYTES_MAX,
+    FAILOVER_WARMUP_MS_DEFAULT, FLOOR_FSYNC_SAMPLES_DEFAULT, FLOOR_REDB_SAMPLES_DEFAULT,
+    FLOOR_SAMPLES_MAX, FLOOR_UDP_SAMPLES_DEFAULT, IDLE_MS_DEFAULT, IDLE_MS_MAX, KEY_BYTES_MAX,
+    KEY_SPACE_DEFAULT, KEY_SPACE_MAX, REQUEST_TIMEOUT_MS_MAX, TEST_DURATION_MS_DEFAULT,
+    TEST_DURATION_MS_MAX, TOTAL_OPS_DEFAULT, TOTAL_OPS_MAX, VALUE_BYTES_MAX,
 };
 
 /// Benchmarks a running Aspen cluster through its HTTP API.
@@ -92,7 +92,8 @@ pub enum TestCommand {
         #[arg(long, value_name = "FILE")]
         json_out: Option<PathBuf>,
     },
-    /// Measures the machine's floor: 4 KiB append + fdatasync in --dir, loopback UDP round trip.
+    /// Measures the machine's floor: 4 KiB append + fdatasync in --dir, loopback UDP round trip,
+    /// and one durable redb commit in --dir (its latency and CPU).
     Floor {
         /// A directory on the file system of the nodes' data dirs.
         #[arg(long, default_value = ".")]
@@ -103,6 +104,9 @@ pub enum TestCommand {
         /// UDP round trip samples.
         #[arg(long, default_value_t = FLOOR_UDP_SAMPLES_DEFAULT)]
         udp_samples: u64,
+        /// Durable redb commit samples.
+        #[arg(long, default_value_t = FLOOR_REDB_SAMPLES_DEFAULT)]
+        redb_samples: u64,
         /// Also append each JSON line to this file.
         #[arg(long, value_name = "FILE")]
         json_out: Option<PathBuf>,
@@ -206,9 +210,10 @@ pub fn check_command(command: &TestCommand) -> Result<(), String> {
         TestCommand::Idle { duration_ms, .. } => {
             within("--duration-ms", *duration_ms, 1, IDLE_MS_MAX, "IDLE_MS_MAX")
         }
-        TestCommand::Floor { fsync_samples, udp_samples, .. } => {
+        TestCommand::Floor { fsync_samples, udp_samples, redb_samples, .. } => {
             within("--fsync-samples", *fsync_samples, 1, FLOOR_SAMPLES_MAX, "FLOOR_SAMPLES_MAX")?;
-            within("--udp-samples", *udp_samples, 1, FLOOR_SAMPLES_MAX, "FLOOR_SAMPLES_MAX")
+            within("--udp-samples", *udp_samples, 1, FLOOR_SAMPLES_MAX, "FLOOR_SAMPLES_MAX")?;
+            within("--redb-samples", *redb_samples, 1, FLOOR_SAMPLES_MAX, "FLOOR_SAMPLES_MAX")
         }
     }
 }
@@ -263,5 +268,21 @@ mod tests {
         assert_eq!(get(&["--consistency", "linearizable"]), Consistency::Linearizable);
         assert_eq!(get(&["--consistency", "serializable"]), Consistency::Serializable);
         assert!(Cli::try_parse_from(["aspen-bench", "get", "--consistency", "stale"]).is_err());
+    }
+
+    #[test]
+    fn floor_takes_redb_samples_within_the_floor_limit() {
+        let floor = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["aspen-bench", "floor"], args].concat()).unwrap();
+            check_command(&cli.command).map(|()| cli.command)
+        };
+        let Ok(TestCommand::Floor { redb_samples, .. }) = floor(&[]) else { panic!() };
+        assert_eq!(redb_samples, FLOOR_REDB_SAMPLES_DEFAULT);
+        let Ok(TestCommand::Floor { redb_samples, .. }) = floor(&["--redb-samples", "50"]) else {
+            panic!()
+        };
+        assert_eq!(redb_samples, 50);
+        let error = floor(&["--redb-samples", "0"]).unwrap_err();
+        assert!(error.contains("--redb-samples") && error.contains("FLOOR_SAMPLES_MAX"), "{error}");
     }
 }

@@ -25,11 +25,11 @@ use crate::client::{ClientError, Connection, Consistency};
 use crate::cluster::{Targets, wait_until_applied};
 use crate::cpu::{own_cpu_seconds, processes_cpu_seconds};
 use crate::failover::run_failover;
-use crate::floor::{Floor, measure_fsync, measure_udp};
+use crate::floor::{Floor, measure_fsync, measure_redb, measure_udp};
 use crate::idle::run_idle;
 use crate::limits::{
-    CATCH_UP_MS_MAX, FLOOR_APPEND_BYTES, FLOOR_FSYNC_SAMPLES_DEFAULT, FLOOR_UDP_SAMPLES_DEFAULT,
-    REQUEST_TIMEOUT_MS_DEFAULT,
+    CATCH_UP_MS_MAX, FLOOR_APPEND_BYTES, FLOOR_FSYNC_SAMPLES_DEFAULT, FLOOR_REDB_SAMPLES_DEFAULT,
+    FLOOR_REDB_VALUE_BYTES, FLOOR_UDP_SAMPLES_DEFAULT, REQUEST_TIMEOUT_MS_DEFAULT,
 };
 use crate::report::{TestReport, emit, load_floor};
 use crate::stats::LatencySummary;
@@ -57,8 +57,10 @@ pub fn run(command: &TestCommand) -> Result<(), String> {
             let report = run_idle(pids, cluster_dir.as_deref(), *duration_ms)?;
             emit(&report, json_out.as_deref()).map_err(|e| e.to_string())
         }
-        TestCommand::Floor { dir, fsync_samples, udp_samples, json_out } => {
-            run_floor(dir, *fsync_samples, *udp_samples, json_out.as_deref()).map(drop)
+        TestCommand::Floor { dir, fsync_samples, udp_samples, redb_samples, json_out } => {
+            let samples =
+                FloorSamples { fsync: *fsync_samples, udp: *udp_samples, redb: *redb_samples };
+            run_floor(dir, samples, json_out.as_deref()).map(drop)
         }
     }
 }
@@ -98,27 +100,56 @@ fn run_mixed(flags: &TestFlags, key_space: u64, write_percent: u8) -> Result<(),
     setup.finish("mixed", None, outcome, |floor| floor.write_ms())
 }
 
-fn run_floor(
-    dir: &Path,
-    fsync_samples: u64,
-    udp_samples: u64,
-    json_out: Option<&Path>,
-) -> Result<Floor, String> {
+/// How many samples each floor measurement takes.
+#[derive(Debug, Clone, Copy)]
+struct FloorSamples {
+    fsync: u64,
+    udp: u64,
+    redb: u64,
+}
+
+impl Default for FloorSamples {
+    fn default() -> Self {
+        Self {
+            fsync: FLOOR_FSYNC_SAMPLES_DEFAULT,
+            udp: FLOOR_UDP_SAMPLES_DEFAULT,
+            redb: FLOOR_REDB_SAMPLES_DEFAULT,
+        }
+    }
+}
+
+/// Measures and reports the three floors: `floor-fsync`, `floor-udp` and `floor-redb`, in that
+/// order. The redb commit's CPU is the benchmark's own, so it goes in `client_cpu_s_per_op`.
+fn run_floor(dir: &Path, samples: FloorSamples, json_out: Option<&Path>) -> Result<Floor, String> {
     eprintln!(
-        "aspen-bench: floor: {fsync_samples} × 4 KiB append + fdatasync in {}",
+        "aspen-bench: floor: {} × 4 KiB append + fdatasync in {}",
+        samples.fsync,
         dir.display()
     );
     let (fsync, fsync_time) =
-        measure_fsync(dir, fsync_samples).map_err(|e| format!("{}: {e}", dir.display()))?;
-    eprintln!("aspen-bench: floor: {udp_samples} loopback UDP round trips");
-    let (udp, udp_time) = measure_udp(udp_samples).map_err(|e| format!("loopback UDP: {e}"))?;
-    for (test, summary, time, bytes) in
-        [("floor-fsync", &fsync, fsync_time, FLOOR_APPEND_BYTES), ("floor-udp", &udp, udp_time, 64)]
-    {
+        measure_fsync(dir, samples.fsync).map_err(|e| format!("{}: {e}", dir.display()))?;
+    eprintln!("aspen-bench: floor: {} loopback UDP round trips", samples.udp);
+    let (udp, udp_time) = measure_udp(samples.udp).map_err(|e| format!("loopback UDP: {e}"))?;
+    eprintln!("aspen-bench: floor: {} durable redb commits in {}", samples.redb, dir.display());
+    let redb =
+        measure_redb(dir, samples.redb).map_err(|e| format!("redb in {}: {e}", dir.display()))?;
+    let floor_report = |test: &str, summary, time: std::time::Duration, bytes| {
         let mut report =
             TestReport { test: test.into(), clients: 1, value_bytes: bytes, ..Default::default() };
         report.set_latencies(summary, 0, time.as_secs_f64());
-        emit(&report, json_out).map_err(|e| e.to_string())?;
+        report
+    };
+    let reports = [
+        floor_report("floor-fsync", &fsync, fsync_time, FLOOR_APPEND_BYTES),
+        floor_report("floor-udp", &udp, udp_time, 64),
+        TestReport {
+            key_bytes: 8,
+            client_cpu_s_per_op: Some(redb.cpu_s_per_commit),
+            ..floor_report("floor-redb", &redb.latencies, redb.elapsed, FLOOR_REDB_VALUE_BYTES)
+        },
+    ];
+    for report in &reports {
+        emit(report, json_out).map_err(|e| e.to_string())?;
     }
     Ok(Floor { fsync_ms: fsync.p50_ms, udp_ms: udp.p50_ms })
 }
@@ -129,13 +160,7 @@ fn floor_for(flags: &TestFlags) -> Result<Option<Floor>, String> {
         return load_floor(path).map(Some);
     }
     match &flags.floor_dir {
-        Some(dir) => run_floor(
-            dir,
-            FLOOR_FSYNC_SAMPLES_DEFAULT,
-            FLOOR_UDP_SAMPLES_DEFAULT,
-            flags.json_out.as_deref(),
-        )
-        .map(Some),
+        Some(dir) => run_floor(dir, FloorSamples::default(), flags.json_out.as_deref()).map(Some),
         None => Ok(None),
     }
 }

@@ -1,4 +1,5 @@
-//! The machine's floor: what one durable append and one loopback round trip cost here.
+//! The machine's floor: what one durable append, one durable redb commit and one loopback round
+//! trip cost here.
 //!
 //! A replicated write cannot be faster than one fsync on the leader plus one network round trip
 //! to a follower (whose own fsync overlaps the leader's in the best case), and a linearizable
@@ -10,10 +11,20 @@
 //!   (`File::sync_data`), the way a log appends; the file grows, as a log does.
 //! - UDP: send 64 bytes to an echo thread on loopback and wait for them to come back (iroh's
 //!   QUIC runs over UDP).
+//! - redb: commit one [`FLOOR_REDB_VALUE_BYTES`] value under a new `u64` key, durably, in a
+//!   fresh database in the given directory: what one Raft log batch costs a node, since the
+//!   node's log lives in redb and a durable commit writes several pages and fsyncs. Its wall
+//!   latency and this process's CPU per commit are both reported.
 //!
 //! Caveats:
 //! - The floor is a lower bound, not a model: it leaves out serialization, scheduling and the
 //!   HTTP hop from the benchmark to the node (a TCP loopback round trip, close to the UDP one).
+//! - The write floor ([`Floor::write_ms`]) stays one fsync and one round trip; the redb commit
+//!   is reported beside it, not added to it, so that ratios stay comparable with earlier runs.
+//! - The redb CPU figure is the whole process's (`getrusage`), so it is only the commits' own
+//!   while nothing else in the process works; during `floor` nothing else does.
+//! - The redb database is small and fresh, and a node's has its state machine and a longer log
+//!   in it; a deeper B-tree writes a few more pages per commit.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -21,12 +32,19 @@ use std::net::UdpSocket;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use redb::{Database, TableDefinition};
+
+use crate::cpu::own_cpu_seconds;
 use crate::limits::{
-    FLOOR_APPEND_BYTES, FLOOR_DURATION_MS_MAX, FLOOR_FILE_BYTES_MAX, FLOOR_UDP_TIMEOUT_MS,
+    FLOOR_APPEND_BYTES, FLOOR_DURATION_MS_MAX, FLOOR_FILE_BYTES_MAX, FLOOR_REDB_KEYS_MAX,
+    FLOOR_REDB_VALUE_BYTES, FLOOR_UDP_TIMEOUT_MS,
 };
 use crate::stats::{LatencySummary, nanos};
 
-/// Both floor figures of a run, as medians in milliseconds.
+/// The one table of the redb floor's database, keyed as the node's log is (by a `u64` index).
+const FLOOR_TABLE: TableDefinition<u64, &[u8]> = TableDefinition::new("floor");
+
+/// The floor figures the other tests compare with, as medians in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Floor {
     /// p50 of a 4 KiB append + fdatasync.
@@ -82,6 +100,63 @@ fn fsync_samples(path: &Path, samples: u64) -> std::io::Result<Vec<u64>> {
         length += FLOOR_APPEND_BYTES as u64;
     }
     Ok(latencies)
+}
+
+/// What the redb floor measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RedbFloor {
+    /// Wall latency of each write transaction, from `begin_write` to the end of `commit`.
+    pub latencies: LatencySummary,
+    /// Wall time of the whole loop.
+    pub elapsed: Duration,
+    /// User + system CPU seconds this process used over the loop, divided by the commits.
+    pub cpu_s_per_commit: f64,
+}
+
+/// `samples` durable redb commits of one value each, in a fresh database in a temp dir inside
+/// `dir` (removed afterwards, also on an error), and what they cost. Stops early after
+/// `FLOOR_DURATION_MS_MAX`.
+pub fn measure_redb(dir: &Path, samples: u64) -> std::io::Result<RedbFloor> {
+    let temp_dir = dir.join(format!(".aspen-bench-floor-redb-{}", std::process::id()));
+    std::fs::create_dir(&temp_dir)?;
+    let result = redb_samples(&temp_dir.join("floor.redb"), samples);
+    let removed = std::fs::remove_dir_all(&temp_dir);
+    let floor = result.map_err(std::io::Error::other)?;
+    // A measurement that leaves its database behind says so rather than filling the disk
+    // silently over repeated runs.
+    removed?;
+    Ok(floor)
+}
+
+fn redb_samples(path: &Path, samples: u64) -> Result<RedbFloor, redb::Error> {
+    let database = Database::create(path)?;
+    // The table exists before the first timed commit, as the node's log table does.
+    let setup = database.begin_write()?;
+    setup.open_table(FLOOR_TABLE)?;
+    setup.commit()?;
+    let value = vec![0xA5u8; FLOOR_REDB_VALUE_BYTES];
+    let deadline = Instant::now() + Duration::from_millis(FLOOR_DURATION_MS_MAX);
+    let mut latencies = Vec::with_capacity(samples as usize);
+    let cpu_before = own_cpu_seconds();
+    let started = Instant::now();
+    for index in 0..samples {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let begin = Instant::now();
+        // The default durability is `Durability::Immediate`, as for the node's log appends.
+        let transaction = database.begin_write()?;
+        transaction
+            .open_table(FLOOR_TABLE)?
+            .insert(index % FLOOR_REDB_KEYS_MAX, value.as_slice())?;
+        transaction.commit()?;
+        latencies.push(nanos(begin.elapsed()));
+    }
+    let elapsed = started.elapsed();
+    let cpu_s = own_cpu_seconds() - cpu_before;
+    let cpu_s_per_commit = cpu_s / latencies.len().max(1) as f64;
+    let latencies = LatencySummary::from_nanos(&mut latencies);
+    Ok(RedbFloor { latencies, elapsed, cpu_s_per_commit })
 }
 
 /// `samples` round trips of 64 bytes to an echo thread on 127.0.0.1, and the time they took.
@@ -145,5 +220,25 @@ mod tests {
         assert!(udp.p50_ms > 0.0 && udp.p50_ms < 1000.0);
         let floor = Floor { fsync_ms: fsync.p50_ms, udp_ms: udp.p50_ms };
         assert!(floor.write_ms() > floor.read_ms());
+    }
+
+    #[test]
+    fn the_redb_floor_commits_every_sample_and_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let redb = measure_redb(dir.path(), 20).unwrap();
+        assert_eq!(redb.latencies.count, 20);
+        let latencies = redb.latencies;
+        assert!(latencies.p50_ms > 0.0 && latencies.max_ms >= latencies.p50_ms, "{latencies:?}");
+        assert!(redb.elapsed.as_secs_f64() * 1000.0 >= latencies.p50_ms * 10.0);
+        assert!(redb.cpu_s_per_commit > 0.0, "a commit costs some CPU: {redb:?}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the database is removed");
+    }
+
+    #[test]
+    fn the_redb_floor_fails_in_a_missing_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        assert!(measure_redb(&missing, 5).is_err());
+        assert!(!missing.exists(), "nothing is created");
     }
 }

@@ -16,7 +16,7 @@
 //! client     one persistent HTTP/2 or HTTP/1.1 connection and the requests sent on it
 //! cluster    endpoints, pids and the leader (flags or a cluster dir)
 //! process    kill and restart a node process, by pid, after checking what it runs
-//! floor      4 KiB append + fdatasync and loopback UDP round trip
+//! floor      4 KiB append + fdatasync, loopback UDP round trip, durable redb commit
 //! cpu        CPU seconds of the node processes and of the benchmark
 //! stats      exact latency percentiles
 //! report     the human table, the JSON line, the floor ratios

@@ -81,6 +81,9 @@ pub const FLOOR_FSYNC_SAMPLES_DEFAULT: u64 = 1_000;
 /// Default number of loopback UDP round trips of `floor`.
 pub const FLOOR_UDP_SAMPLES_DEFAULT: u64 = 10_000;
 
+/// Default number of durable redb commits of `floor`.
+pub const FLOOR_REDB_SAMPLES_DEFAULT: u64 = 1_000;
+
 /// Most samples of one floor measurement.
 pub const FLOOR_SAMPLES_MAX: u64 = 1_000_000;
 
@@ -95,6 +98,17 @@ pub const FLOOR_APPEND_BYTES: usize = 4096;
 /// Most bytes the floor's append file may grow to; it is truncated and rewritten from the start
 /// beyond this, so that a fast disk does not fill its file system.
 pub const FLOOR_FILE_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+/// Bytes of the value each redb commit of the floor inserts: about the size of one bench put's
+/// log entry (an 8-byte key and a 256-byte value, plus the entry's framing: log id, request
+/// envelope, serialization), so that a commit writes what a one-entry log batch writes.
+pub const FLOOR_REDB_VALUE_BYTES: usize = 330;
+
+/// Most distinct keys the floor's redb table holds; key `i` is written as `i % this`, so that a
+/// fast disk (or a tmpfs, where fsync is nearly free) does not grow the file without bound.
+/// 100,000 values of 330 bytes are about 40 MB of pages; the default 1,000 samples all insert
+/// new keys, as a log append does.
+pub const FLOOR_REDB_KEYS_MAX: u64 = 100_000;
 
 /// How long a floor UDP round trip may take before it counts as lost.
 pub const FLOOR_UDP_TIMEOUT_MS: u64 = 1_000;

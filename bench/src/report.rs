@@ -18,7 +18,7 @@ use crate::stats::LatencySummary;
 /// The result of one test, serialized as one JSON line.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TestReport {
-    /// `put`, `get`, `mixed`, `failover`, `floor-fsync` or `floor-udp`.
+    /// `put`, `get`, `mixed`, `failover`, `idle`, `floor-fsync`, `floor-udp` or `floor-redb`.
     pub test: String,
     /// For `get`: `linearizable` or `serializable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,7 +56,8 @@ pub struct TestReport {
     /// CPU seconds (user + system) all node processes used per operation, if their pids were
     /// given and all of them lived through the test.
     pub node_cpu_s_per_op: Option<f64>,
-    /// CPU seconds the benchmark itself used per operation.
+    /// CPU seconds the benchmark itself used per operation; for `floor-redb`, per durable
+    /// commit (the commits are the benchmark's own work).
     pub client_cpu_s_per_op: Option<f64>,
     /// The floor latency this test is compared with (write or read floor), if known.
     pub floor_ms: Option<f64>,
@@ -252,7 +253,8 @@ fn append_line(path: Option<&Path>, line: &str) -> std::io::Result<()> {
     writeln!(file, "{line}")
 }
 
-/// The floor from JSON lines that `aspen-bench floor` wrote (other lines are skipped).
+/// The floor from JSON lines that `aspen-bench floor` wrote (other lines are skipped, and so is
+/// `floor-redb`: the write floor is one fsync and one round trip).
 pub fn load_floor(path: &Path) -> Result<Floor, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut fsync_ms = None;
@@ -331,5 +333,29 @@ mod tests {
         assert_eq!(floor, Floor { fsync_ms: 0.16, udp_ms: 0.05 });
         std::fs::write(&path, fsync.json_line()).unwrap();
         assert!(load_floor(&path).is_err());
+    }
+
+    #[test]
+    fn a_floor_redb_line_leaves_the_floor_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("floor.jsonl");
+        let line = |test: &str, p50_ms: f64| {
+            let mut report = TestReport { test: test.into(), ..Default::default() };
+            report.p50_ms = p50_ms;
+            report.client_cpu_s_per_op = Some(120e-6);
+            report.json_line()
+        };
+        let redb = line("floor-redb", 0.25);
+        let fsync = line("floor-fsync", 0.16);
+        let udp = line("floor-udp", 0.05);
+        for order in [[&fsync, &udp, &redb], [&redb, &fsync, &udp]] {
+            let text = order.map(|line| format!("{line}\n")).concat();
+            std::fs::write(&path, text).unwrap();
+            let floor = load_floor(&path).unwrap();
+            assert_eq!(floor, Floor { fsync_ms: 0.16, udp_ms: 0.05 });
+            assert!((floor.write_ms() - 0.21).abs() < 1e-9, "{floor:?}");
+        }
+        std::fs::write(&path, format!("{fsync}\n{redb}\n")).unwrap();
+        assert!(load_floor(&path).is_err(), "floor-redb does not stand in for floor-udp");
     }
 }

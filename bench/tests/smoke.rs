@@ -198,10 +198,15 @@ fn put_and_get_run_against_a_real_cluster() {
         "20",
         "--udp-samples",
         "200",
+        "--redb-samples",
+        "20",
         "--json-out",
         floor_path,
     ]));
-    assert_eq!(floor.len(), 2, "{floor:?}");
+    let tests: Vec<&str> = floor.iter().map(|line| line["test"].as_str().unwrap_or("")).collect();
+    assert_eq!(tests, ["floor-fsync", "floor-udp", "floor-redb"], "{floor:?}");
+    assert_eq!(floor[2]["ops"], 20, "{}", floor[2]);
+    assert!(floor[2]["client_cpu_s_per_op"].as_f64().unwrap() > 0.0, "{}", floor[2]);
 
     // One test of 200 operations from 4 clients against the cluster, with `extra` flags.
     let run = |test: &str, extra: &[&str]| {

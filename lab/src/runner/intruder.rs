@@ -43,10 +43,9 @@ use ractor::ActorRef;
 use rand_chacha::rand_core::RngCore;
 use serde_json::{Value, json};
 
-use super::cluster::{
-    Cluster, GOSSIP_INTERVAL_MS, NodeStatus, node_start_with_args, raft_settings_args,
-};
+use super::cluster::{Cluster, NodeStatus};
 use super::http::{Reply, metric_value, metrics_page, request_async};
+use super::launch::{GOSSIP_INTERVAL_MS, node_start_with_args, raft_settings_args};
 use super::membership::fetch_ticket;
 use super::node::{NodeMsg, NodeSpec, ProcessRole, SupervisorMsg};
 use super::progress::log;

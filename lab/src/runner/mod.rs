@@ -14,11 +14,12 @@
 //! [`run_scenario`] (run.rs) sets a run up and tears it down; the script (script.rs) walks the
 //! steps in order. The [`Cluster`](cluster::Cluster) it shares with the actors holds the
 //! nodes' slots and the run's records (events, history, the leader last seen, written by the
-//! leader watcher in observe.rs). Process faults, network faults and heal are in cluster.rs,
-//! the write and read sent to every node after a heal in liveness.rs, membership changes in
-//! membership.rs, one recorded operation in ops.rs, HTTP in http.rs, the terminal status line
-//! in progress.rs, and the stranger of an `intruder` step (a node with another cookie that
-//! holds the cluster's ticket) in intruder.rs. Every process is killed, every namespace and
+//! leader watcher in observe.rs). Starting a node's process (its flags, its slot) is in
+//! launch.rs, process faults, network faults and heal in faults.rs, the write and read sent
+//! to every node after a heal in liveness.rs, membership changes in membership.rs, one
+//! recorded operation in ops.rs, HTTP in http.rs, the terminal status line in progress.rs, and
+//! the stranger of an `intruder` step (a node with another cookie that holds the cluster's
+//! ticket) in intruder.rs. Every process is killed, every namespace and
 //! temporary directory removed when the run ends, also on an error or Ctrl-C.
 //!
 //! With `"network": "netns"`, every node runs in a namespace of its own
@@ -36,8 +37,10 @@
 
 mod checker;
 mod cluster;
+mod faults;
 mod http;
 mod intruder;
+mod launch;
 mod liveness;
 mod membership;
 mod nemesis;

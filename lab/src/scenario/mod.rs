@@ -9,6 +9,11 @@
 //! `scenarios/schema.json` describes the same format for editors, and `scenarios/README.md`
 //! documents every field.
 //!
+//! The pieces: `model` (the scenario and its settings), `step` (the steps and their fields),
+//! `node_selector` (which node a step targets: an index or a role), `network` (network faults),
+//! `validate` (parsing and the checks; its `walk` judges each step by the steps before it) and
+//! `load` (finding and reading scenario files).
+//!
 //! Caveats:
 //! - Validation does not simulate faults: it does not know that a `resume` needs a paused node,
 //!   nor which node `"leader"` will be. The runner reports such mistakes when it runs the step.
@@ -21,6 +26,7 @@
 mod load;
 mod model;
 mod network;
+mod node_selector;
 mod step;
 mod validate;
 
@@ -33,8 +39,9 @@ pub use network::{
     DelayFault, IsolateFault, LossFault, NetworkFault, NetworkFaultKind, OneWayFault, SplitFault,
     check_network_fault,
 };
+pub use node_selector::NodeSelector;
 pub use step::{
-    ActorName, CheckStep, FaultKind, FaultStep, Mix, NemesisStep, NodeSelector, ReadStep,
-    RemoveNodeStep, Step, WaitCondition, WaitForStep, WaitStep, WorkloadStep, WriteStep,
+    ActorName, CheckStep, FaultKind, FaultStep, Mix, NemesisStep, ReadStep, RemoveNodeStep, Step,
+    WaitCondition, WaitForStep, WaitStep, WorkloadStep, WriteStep,
 };
 pub use validate::{FieldError, NodeScope, parse_scenario, validate};

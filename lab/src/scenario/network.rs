@@ -11,7 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Network, NodeIndex};
-use super::step::NodeSelector;
+use super::node_selector::NodeSelector;
 use super::validate::{FieldError, NodeScope};
 use crate::limits;
 

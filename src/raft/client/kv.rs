@@ -1,206 +1,23 @@
-//! The clients a program uses on a node: [`RaftControlClient`] (the control plane) and
-//! [`KvClient`] (the data plane), both made from the node's [`RaftActorHandle`].
-//!
-//! The control client sends messages to the RaftActor, found by its node-prefixed name on every
-//! call, so it keeps working after the actor was restarted by its supervisor. The KV client
-//! calls the running Raft instance directly from the caller's task, so that many writes are in
-//! flight at once and openraft can batch them; when this node is not the leader it forwards the
-//! request to the leader over the Raft RPC protocol.
+//! The data-plane client: [`KeyValueStore`] on this node's Raft instance, with forwarding to
+//! the leader on `NotLeader`, retries while leadership settles, and the rule for a forwarded
+//! request whose leader is replaced while it waits. Kept apart from the control client because
+//! this retry and forwarding logic is the data path's alone.
 
 use openraft::async_runtime::watch::WatchReceiver;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use ractor::{ActorRef, registry};
-
-use super::actor::RaftActorMessage;
-use super::counters::{DataPathCounters, Operation};
-use super::local::{self, LocalKv};
-use super::network::IrpcRaftNetworkFactory;
-use super::{AspenRaft, RaftMetrics, SharedRaft};
+use super::handle::{Backend, RaftActorHandle};
 use crate::api::{
-    AddLearnerRequest, ChangeMembershipRequest, ClusterController, ClusterState, ControlPlaneError,
-    DeterministicCluster, InitRequest, KeyValueStore, KeyValueStoreError, NodeId, ReadConsistency,
-    ReadRequest, ReadResult, RemoveNodeRequest, ScanRequest, ScanResult, WriteRequest, WriteResult,
+    KeyValueStore, KeyValueStoreError, NodeId, ReadConsistency, ReadRequest, ReadResult,
+    ScanRequest, ScanResult, WriteRequest, WriteResult,
 };
-use crate::limits::{
-    ACTOR_CALL_TIMEOUT_MS_MAX, CLIENT_REQUEST_TIMEOUT_MS_MAX, CLIENT_RETRIES_MAX,
-    CLIENT_RETRY_BACKOFF_MS, CONTROL_REQUEST_TIMEOUT_MS_MAX,
-};
-use crate::storage::StateReader;
-
-/// How a program reaches a node's RaftActor; cheap to clone.
-#[derive(Clone)]
-pub struct RaftActorHandle {
-    node_id: NodeId,
-    backend: Backend,
-    counters: Arc<DataPathCounters>,
-}
-
-#[derive(Clone)]
-enum Backend {
-    Raft { actor_name: String, local: LocalKv, network: IrpcRaftNetworkFactory },
-    Deterministic(DeterministicCluster),
-}
-
-impl RaftActorHandle {
-    /// A handle to the RaftActor named `actor_name` and the data path around it.
-    pub fn raft(
-        node_id: NodeId,
-        actor_name: String,
-        shared: SharedRaft,
-        network: IrpcRaftNetworkFactory,
-    ) -> Self {
-        let local = LocalKv { shared };
-        Self {
-            node_id,
-            backend: Backend::Raft { actor_name, local, network },
-            counters: Arc::default(),
-        }
-    }
-
-    /// A handle served by the deterministic in-memory backend.
-    pub fn deterministic(node_id: NodeId, cluster: DeterministicCluster) -> Self {
-        Self { node_id, backend: Backend::Deterministic(cluster), counters: Arc::default() }
-    }
-
-    /// What clients of this node asked and how it went.
-    pub fn counters(&self) -> &DataPathCounters {
-        &self.counters
-    }
-
-    /// The node this handle belongs to.
-    pub fn node_id(&self) -> NodeId {
-        self.node_id
-    }
-
-    /// The running openraft instance (for metrics waits, snapshots and tests); `None` for the
-    /// deterministic backend or while the RaftActor restarts.
-    pub fn current_raft(&self) -> Option<AspenRaft> {
-        match &self.backend {
-            Backend::Raft { local, .. } => local.shared.get(),
-            Backend::Deterministic(_) => None,
-        }
-    }
-
-    /// The reader of the running instance's state machine (`None` for the deterministic
-    /// backend, while the RaftActor restarts, or after shutdown).
-    pub fn state_reader(&self) -> Option<StateReader> {
-        match &self.backend {
-            Backend::Raft { local, .. } => local.shared.get_with_reader().map(|(_, reader)| reader),
-            Backend::Deterministic(_) => None,
-        }
-    }
-
-    fn actor(&self, actor_name: &str) -> Result<ActorRef<RaftActorMessage>, ControlPlaneError> {
-        registry::where_is(actor_name).map(ActorRef::from).ok_or_else(|| {
-            ControlPlaneError::Failed { reason: format!("actor {actor_name} is not running") }
-        })
-    }
-}
-
-/// Control plane of one node ([`ClusterController`]).
-#[derive(Clone)]
-pub struct RaftControlClient {
-    handle: RaftActorHandle,
-}
-
-impl RaftControlClient {
-    /// A client for the node behind `handle`.
-    pub fn new(handle: RaftActorHandle) -> Self {
-        Self { handle }
-    }
-
-    async fn call(
-        &self,
-        make: impl FnOnce(
-            ractor::RpcReplyPort<Result<ClusterState, ControlPlaneError>>,
-        ) -> RaftActorMessage,
-        timeout_ms: u64,
-    ) -> Result<ClusterState, ControlPlaneError> {
-        let Backend::Raft { actor_name, .. } = &self.handle.backend else {
-            unreachable!("call is only used with the Raft backend");
-        };
-        let actor = self.handle.actor(actor_name)?;
-        match actor.call(make, Some(Duration::from_millis(timeout_ms))).await {
-            Ok(ractor::rpc::CallResult::Success(result)) => result,
-            Ok(ractor::rpc::CallResult::Timeout) => Err(ControlPlaneError::Failed {
-                reason: format!("no answer from {actor_name} within {timeout_ms} ms"),
-            }),
-            Ok(ractor::rpc::CallResult::SenderError) | Err(_) => Err(ControlPlaneError::Failed {
-                reason: format!("{actor_name} stopped before answering"),
-            }),
-        }
-    }
-
-    /// The node's current Raft metrics (leader, term, state, last applied, membership).
-    pub async fn metrics(&self) -> Result<RaftMetrics, ControlPlaneError> {
-        let Backend::Raft { actor_name, .. } = &self.handle.backend else {
-            return Err(ControlPlaneError::InvalidRequest {
-                reason: "the deterministic backend has no Raft metrics".into(),
-            });
-        };
-        let actor = self.handle.actor(actor_name)?;
-        let timeout = Some(Duration::from_millis(ACTOR_CALL_TIMEOUT_MS_MAX));
-        match actor.call(RaftActorMessage::Metrics, timeout).await {
-            Ok(ractor::rpc::CallResult::Success(metrics)) => Ok(metrics),
-            _ => Err(ControlPlaneError::Failed { reason: format!("no metrics from {actor_name}") }),
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl ClusterController for RaftControlClient {
-    async fn init(&self, request: InitRequest) -> Result<ClusterState, ControlPlaneError> {
-        if let Backend::Deterministic(cluster) = &self.handle.backend {
-            return cluster.init(request).await;
-        }
-        self.call(|reply| RaftActorMessage::Init(request, reply), CONTROL_REQUEST_TIMEOUT_MS_MAX)
-            .await
-    }
-
-    async fn add_learner(
-        &self,
-        request: AddLearnerRequest,
-    ) -> Result<ClusterState, ControlPlaneError> {
-        if let Backend::Deterministic(cluster) = &self.handle.backend {
-            return cluster.add_learner(request).await;
-        }
-        let timeout = CONTROL_REQUEST_TIMEOUT_MS_MAX + ACTOR_CALL_TIMEOUT_MS_MAX;
-        self.call(|reply| RaftActorMessage::AddLearner(request, reply), timeout).await
-    }
-
-    async fn change_membership(
-        &self,
-        request: ChangeMembershipRequest,
-    ) -> Result<ClusterState, ControlPlaneError> {
-        if let Backend::Deterministic(cluster) = &self.handle.backend {
-            return cluster.change_membership(request).await;
-        }
-        let timeout = CONTROL_REQUEST_TIMEOUT_MS_MAX + ACTOR_CALL_TIMEOUT_MS_MAX;
-        self.call(|reply| RaftActorMessage::ChangeMembership(request, reply), timeout).await
-    }
-
-    async fn remove_node(
-        &self,
-        request: RemoveNodeRequest,
-    ) -> Result<ClusterState, ControlPlaneError> {
-        if let Backend::Deterministic(cluster) = &self.handle.backend {
-            return cluster.remove_node(request).await;
-        }
-        let timeout = CONTROL_REQUEST_TIMEOUT_MS_MAX + ACTOR_CALL_TIMEOUT_MS_MAX;
-        self.call(|reply| RaftActorMessage::RemoveNode(request, reply), timeout).await
-    }
-
-    async fn current_state(&self) -> Result<ClusterState, ControlPlaneError> {
-        if let Backend::Deterministic(cluster) = &self.handle.backend {
-            return cluster.current_state().await;
-        }
-        self.call(RaftActorMessage::CurrentState, ACTOR_CALL_TIMEOUT_MS_MAX).await
-    }
-}
+use crate::limits::{CLIENT_REQUEST_TIMEOUT_MS_MAX, CLIENT_RETRIES_MAX, CLIENT_RETRY_BACKOFF_MS};
+use crate::raft::counters::Operation;
+use crate::raft::local::{self, LocalKv};
+use crate::raft::network::IrpcRaftNetworkFactory;
+use crate::raft::{AspenRaft, RaftMetrics};
 
 /// The pause before the first retry of a `NotLeader` answer; later ones wait longer.
 const CLIENT_RETRY_BACKOFF: Duration = Duration::from_millis(CLIENT_RETRY_BACKOFF_MS);
@@ -213,7 +30,7 @@ pub struct KvClient {
 
 /// Where a request that this node cannot serve should go.
 enum Route {
-    Leader(NodeId, Option<super::RaftMemberInfo>),
+    Leader(NodeId, Option<crate::raft::RaftMemberInfo>),
     Answer(KeyValueStoreError),
 }
 

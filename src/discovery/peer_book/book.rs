@@ -1,96 +1,16 @@
-//! The peer book: which iroh endpoint each Raft node id is reached at, and how we learned it.
-//!
-//! Every discovery method writes here; the Raft network reads from here when it dials a node,
-//! the control plane takes a learner's endpoint (and API address) from here when only its node
-//! id is given, and the Raft RPC server consults it to decide who may call. It is bounded by
-//! `PEERS_MAX`, and by `GOSSIP_PEERS_MAX` for peers that only gossip or mDNS vouches for.
-//!
-//! Two questions are kept apart:
-//! - **Who is node N?** (the binding node id → endpoint id). An operator (manual peers, a
-//!   ticket) or the replicated membership may set or change it. Gossip and mDNS may only
-//!   claim an id nobody holds yet; a claim for an id bound to another endpoint is refused as a
-//!   conflict, because an announcement proves who holds an endpoint key (and an mDNS record
-//!   not even that), not which node id it is. DNS never names a node: it only locates an
-//!   endpoint the book already binds.
-//! - **Where is it now?** (the addresses). A manual entry's addresses are the operator's word
-//!   and stay; otherwise the freshest source supplies them: a signed announcement, an mDNS
-//!   record or a DNS answer beats the snapshot in a ticket or a membership record.
-//!
-//! A peer an operator named (manually or through a ticket) stays `operator_named` when gossip
-//! later refreshes it; only such peers may call this node's Raft RPC before the membership
-//! names them.
+//! The peer book: a shared map from node id to [`PeerEntry`], and the rules that decide what a
+//! new word about a peer changes (see the parent module for the rules in prose). The tests of
+//! those rules stay with them.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use iroh::{EndpointAddr, EndpointId};
-use serde::{Deserialize, Serialize};
 
+use super::entry::{PeerEntry, PeerSource};
 use crate::api::NodeId;
 use crate::limits::{GOSSIP_PEERS_MAX, PEERS_MAX};
-
-/// How a peer became known (for an entry: the method that last supplied its addresses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum PeerSource {
-    /// Given by the operator (`--peers`, `add_peer`, `POST /add-peer`).
-    Manual,
-    /// Taken from the replicated Raft membership.
-    Membership,
-    /// A bootstrap peer of the cluster ticket the node was started with (`--ticket`).
-    Ticket,
-    /// A signed gossip announcement by the peer itself.
-    Gossip,
-    /// An mDNS record on the local network, under the service name derived from the cookie.
-    Mdns,
-    /// A DNS lookup of the peer's endpoint id at the configured DNS discovery server (where
-    /// the peer published its addresses with pkarr).
-    Dns,
-}
-
-impl PeerSource {
-    /// How much this source's addresses are worth against another's for the same endpoint:
-    /// the operator's word first, then a fresh signed announcement, then snapshots.
-    fn address_rank(self) -> u8 {
-        match self {
-            PeerSource::Manual => 3,
-            PeerSource::Gossip | PeerSource::Mdns | PeerSource::Dns => 2,
-            PeerSource::Ticket | PeerSource::Membership => 1,
-        }
-    }
-
-    /// True for the sources an operator controls.
-    fn is_operator(self) -> bool {
-        matches!(self, PeerSource::Manual | PeerSource::Ticket)
-    }
-
-    /// True for the sources that only claim a node id: anyone who knows the cluster's topic or
-    /// service name can send them, so they may not rebind an id held by another endpoint.
-    fn is_claim(self) -> bool {
-        matches!(self, PeerSource::Gossip | PeerSource::Mdns)
-    }
-}
-
-/// One known peer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerEntry {
-    /// The peer's Raft node id.
-    pub node_id: NodeId,
-    /// Where its iroh endpoint is reached.
-    pub endpoint_addr: EndpointAddr,
-    /// How we learned the addresses above.
-    pub source: PeerSource,
-    /// Where its HTTP API is served (`host:port`), as it announced; `None` when unknown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_addr: Option<String>,
-    /// True when an operator named this peer (manually or in a ticket), or its mDNS record
-    /// proved that it holds the cluster cookie: it may call Raft RPC before the membership
-    /// names it.
-    #[serde(default)]
-    pub operator_named: bool,
-    /// When it was last added or confirmed, in milliseconds since the Unix epoch.
-    pub last_seen_unix_ms: u64,
-}
 
 /// The peer book is full (`PEERS_MAX`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -130,6 +130,51 @@ pub const LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT: u64 = 1_000;
 /// (quotes, control characters) can reach this limit before `WRITE_COMMAND_BYTES_MAX`.
 pub const HTTP_BODY_BYTES_MAX: usize = WRITE_COMMAND_BYTES_MAX + 64 * 1024;
 
+/// Most HTTP connections open at once, over both protocols. One more is accepted and closed at
+/// once, so that its client fails fast with a closed connection instead of waiting unanswered
+/// in the listen queue. Linux's default soft limit on open files is 1024 per process, and the
+/// node needs descriptors of its own (the database, iroh's and ractor_cluster's sockets): 512
+/// leaves them room and is still far above what the API's clients open (`aspen-bench` 8, the
+/// CLI one per call).
+pub const HTTP_CONNECTIONS_MAX: usize = 512;
+
+/// Most requests in flight on one HTTP/2 connection: the `SETTINGS_MAX_CONCURRENT_STREAMS` the
+/// server advertises, so that further streams wait in the client. hyper's own default, kept:
+/// `aspen-bench` keeps up to 64 streams in flight per connection, and times
+/// `HTTP_CONNECTIONS_MAX` it bounds the requests in flight on a node.
+pub const HTTP2_CONCURRENT_STREAMS_MAX: u32 = 200;
+
+/// Largest header section of one HTTP request, in bytes, answered 431 beyond it: for HTTP/1.1
+/// the request line and headers (hyper's read buffer, which must stay at least 8 KiB), for
+/// HTTP/2 the decoded header list (`SETTINGS_MAX_HEADER_LIST_SIZE`, where each header counts
+/// 32 bytes on top of its name and value). The API's requests carry a few short headers, a few
+/// hundred bytes; 16 KiB leaves room for what a proxy adds and is hyper's own HTTP/2 default.
+pub const HTTP_HEADER_BYTES_MAX: usize = 16 * 1024;
+
+/// Most headers in one HTTP/1.1 request, answered 431 beyond it. curl and the CLI send three
+/// to five, a browser about twenty; 32 leaves room for what a proxy adds. HTTP/2 needs no count
+/// of its own: `HTTP_HEADER_BYTES_MAX` allows at most 512 headers there.
+pub const HTTP1_HEADERS_MAX: usize = 32;
+
+/// How long an HTTP connection may take to send its first bytes, and an HTTP/1.1 request its
+/// whole header section, in milliseconds; past it the connection is closed without an answer.
+/// hyper also runs this timer while an HTTP/1.1 connection waits for its next request, so an
+/// idle keep-alive connection closes after it too. Headers fit in one packet, so any value
+/// covers a slow link many times over; 30 s (hyper's own default once it has a timer) frees the
+/// slot of a client that sends nothing while keeping the keep-alive connections of clients that
+/// pause between requests (the lab's checkers, the CLI's pool) open across pauses of seconds.
+pub const HTTP_HEADER_READ_TIMEOUT_MS_MAX: u64 = 30_000;
+
+/// The pause after a failed `accept` that is not one connection's own failure (out of file
+/// descriptors, for instance), in milliseconds. Short, because nobody is accepted meanwhile;
+/// not zero, so that a persistent failure does not spin.
+pub const HTTP_ACCEPT_BACKOFF_MS: u64 = 100;
+
+/// Shortest interval between two log lines about refused HTTP connections, or about failed
+/// accepts, in milliseconds. Each line counts the events since the previous one, so that a
+/// flood of connections writes a line every few seconds, not one per connection.
+pub const HTTP_ACCEPT_LOG_INTERVAL_MS: u64 = 10_000;
+
 /// Most bootstrap peers in a cluster ticket. A joining node needs only a few reachable peers
 /// to find the rest; the bound keeps a ticket short enough to paste into a command line.
 pub const TICKET_BOOTSTRAP_PEERS_MAX: usize = 16;

@@ -14,6 +14,8 @@
 //! - `schema`: the JSON shapes of the API's types for the OpenAPI document, tested against them.
 //! - `state`, `server`, `actor`: what handlers share ([`HttpState`]), the listener
 //!   ([`HttpServerSlot`]), and the [`HttpActor`] that starts it under the node's supervisor.
+//! - `connections`: the listener's accept loop and connection tasks, with the limits they
+//!   enforce ([`HttpServerLimits`]).
 //!
 //! Caveats:
 //! - No TLS and no authentication: the API trusts whoever can reach it, which is why it binds
@@ -21,12 +23,13 @@
 //!   make a browser post to it; a page could still read GET answers through DNS rebinding, as
 //!   the `Host` header is not checked.
 //! - HTTP/1.1 and cleartext HTTP/2 (prior knowledge) only: no TLS, no ALPN, no `Upgrade: h2c`.
-//!   No request timeouts of its own beyond the API's (every API call is bounded); `server`
-//!   says which limits hold for both protocols and which differ.
+//!   No request timeouts of its own beyond the API's (every API call is bounded) and a
+//!   header-read timeout; `server` lists the connection, header and stream limits and why.
 //! - Control-plane calls are not forwarded: on a follower they answer 503 `not_leader` with the
 //!   leader's id. Data-plane calls are forwarded by the KV client.
 
 mod actor;
+mod connections;
 mod error;
 mod extract;
 mod handlers;
@@ -37,6 +40,7 @@ mod server;
 mod state;
 
 pub use actor::{HttpActor, HttpActorArgs, HttpActorMessage};
+pub use connections::HttpServerLimits;
 pub use error::{ApiError, ErrorBody, ErrorKind};
 pub use handlers::node::{AddPeerRequest, AddPeerResponse, Health, NodeInfo, TicketResponse};
 pub use metrics::{MetricsSnapshot, RaftGauges, render as render_metrics};

@@ -30,6 +30,17 @@ pub(crate) fn openraft_election_timeouts(
     if smallest < lease { (smallest, lease) } else { (min_ms, max_ms) }
 }
 
+/// openraft's configuration for the node's.
+///
+/// Pre-Vote is on: a follower whose election timer fires first asks the others whether they
+/// would vote for it before it raises its term. Without it, after a leader dies the survivor
+/// with the shorter log often times out first, raises its term and votes for itself; the other
+/// survivor refuses it (its log is longer) but, timing out a moment later in that same term,
+/// finds the first one's vote taken, and the cluster waits a whole further election timeout
+/// (seen in the failover benchmark: 0.7 s instead of 0.5 s at 300–600 ms). With Pre-Vote the
+/// stale candidate gives up without taking a term, and the survivor with the longer log wins at
+/// its first timeout. It also keeps a node that was cut off from raising terms and deposing a
+/// healthy leader when it comes back.
 pub(super) fn raft_config(
     config: &ClusterBootstrapConfig,
 ) -> Result<Arc<openraft::Config>, BootstrapError> {
@@ -47,6 +58,7 @@ pub(super) fn raft_config(
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_after_entries),
         max_in_snapshot_log_to_keep: config.logs_kept_after_snapshot,
         install_snapshot_timeout: SNAPSHOT_TIMEOUT_MS_MAX,
+        enable_pre_vote: Some(true),
         ..Default::default()
     };
     let validated = raft_config.validate().map_err(|e| {

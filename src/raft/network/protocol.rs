@@ -19,7 +19,7 @@ use crate::raft::{AspenTypeConfig, SnapshotMeta, Vote};
 
 /// The ALPN of Aspen's Raft RPC protocol; the version suffix changes with any incompatible
 /// change of the messages below.
-pub const RAFT_ALPN: &[u8] = b"aspen/raft/1";
+pub const RAFT_ALPN: &[u8] = b"aspen/raft/2";
 
 /// QUIC application error code with which the server closes a connection from an endpoint its
 /// access policy refuses.

@@ -46,6 +46,12 @@ pub const RPC_MESSAGE_BYTES_MAX: usize = 15 * 1024 * 1024;
 /// this bounds the message; openraft also batches client writes up to this many entries.
 pub const APPEND_ENTRIES_ENTRIES_MAX: u64 = 512;
 
+/// Most AppendEntries requests a leader has out to one follower on its replication stream,
+/// waiting for their replies. One: the entries submitted while a request is out then go in the
+/// next one together; deeper pipelines split them into more, smaller requests, which cost more
+/// fsyncs and CPU per write on this kind of machine (measured in bench/README.md).
+pub const APPEND_STREAM_IN_FLIGHT_MAX: usize = 1;
+
 /// Bytes of snapshot data in one streamed chunk. A snapshot of any size is sent as a sequence
 /// of chunks of at most this many bytes, so no single message grows with the state machine.
 pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = 256 * 1024;

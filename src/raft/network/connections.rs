@@ -192,6 +192,54 @@ impl Connections {
         }
         result
     }
+
+    /// Opens a stream for `request` on which `Update`s go out and `Res`es come back, each side
+    /// as long as its user keeps it, within `timeout` for the opening. The [`Eviction`] drops
+    /// the client from the cache if the caller finds the stream broken later, so that the next
+    /// call dials afresh.
+    pub(crate) async fn open_duplex<Req, Update, Res>(
+        &self,
+        addr: &EndpointAddr,
+        request: Req,
+        timeout: Duration,
+    ) -> Result<(mpsc::Sender<Update>, mpsc::Receiver<Res>, Eviction), CallError>
+    where
+        Req: Channels<RaftRpcProtocol, Tx = mpsc::Sender<Res>, Rx = mpsc::Receiver<Update>>,
+        RaftRpcProtocol: From<Req>,
+        Update: RpcMessage,
+        Res: RpcMessage,
+    {
+        let deadline = Instant::now() + timeout;
+        let lease = self.lease(addr);
+        let opened = async {
+            let sender = Self::open(&lease, deadline).await?;
+            let written = timeout_at(deadline, sender.write(request)).await;
+            let (send, recv) =
+                written.map_err(|_| CallError::TimedOut(timeout))?.map_err(transport)?;
+            Ok((send.into(), recv.into()))
+        }
+        .await;
+        match opened {
+            Ok((send, recv)) => Ok((send, recv, Eviction { connections: self.clone(), lease })),
+            Err(error) => {
+                self.evict(&lease);
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Drops a client from the cache when a long-lived stream on it failed.
+pub(crate) struct Eviction {
+    connections: Connections,
+    lease: Lease,
+}
+
+impl Eviction {
+    /// The stream failed: the next call dials afresh (unless the client was replaced already).
+    pub(crate) fn evict(self) {
+        self.connections.evict(&self.lease);
+    }
 }
 
 async fn send_all<Update: RpcMessage>(

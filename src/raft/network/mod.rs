@@ -5,6 +5,9 @@
 //!   ([`RemoteRaftError`]). openraft's own request and response types travel unchanged.
 //! - `connections`: one lazily dialed irpc client per remote endpoint, shared by everything a
 //!   node sends; each request is a QUIC stream on that one connection.
+//! - `append_stream`: the leader's side of replication as one QUIC stream per session
+//!   (openraft's `stream_append`) rather than a stream per request: requests go out on it,
+//!   replies come back in order, each within its timeout.
 //! - `factory` and `peer`: the client side. [`IrpcRaftNetworkFactory`] is openraft's
 //!   `RaftNetworkFactory`; its [`IrpcRaftNetwork`] per peer implements `RaftNetworkV2`, and the
 //!   factory also forwards client requests to the leader (`forward_write`, `forward_read`,
@@ -21,8 +24,10 @@
 //! and reported as a partial success, and openraft sends the rest next.
 //!
 //! Caveats:
-//! - AppendEntries is unary: openraft's default `stream_append` sends one batch at a time and
-//!   waits for its reply. A pipelined stream would raise replication throughput.
+//! - Heartbeats are still one unary AppendEntries each (openraft sends them apart from the
+//!   replication stream); so are votes.
+//! - An open replication stream is not checked against the access policy again after it was
+//!   opened; a leader removed from the cluster stops leading, which ends its streams.
 //! - `transfer_leader` is not implemented (openraft's default answers `Unreachable`); followers
 //!   then wait for the leader lease to run out before electing.
 //! - irpc reads a message of up to 16 MiB before anything here can look at it; the server's
@@ -32,6 +37,7 @@
 //! - A reply that times out maps to `Network`, not `Timeout`: the latter names this node's id,
 //!   which the factory is not given.
 
+mod append_stream;
 mod connections;
 mod factory;
 mod peer;
@@ -42,8 +48,9 @@ mod snapshot;
 pub use factory::IrpcRaftNetworkFactory;
 pub use peer::IrpcRaftNetwork;
 pub use protocol::{
-    CLOSE_CODE_MALFORMED, CLOSE_CODE_REFUSED, PreVoteRequest, RAFT_ALPN, RaftRpcMessage,
-    RaftRpcProtocol, RemoteRaftError, RemoteRaftResult, SnapshotChunk, SnapshotHeader,
+    AppendStreamOpen, CLOSE_CODE_MALFORMED, CLOSE_CODE_REFUSED, PreVoteRequest, RAFT_ALPN,
+    RaftRpcMessage, RaftRpcProtocol, RemoteRaftError, RemoteRaftResult, SnapshotChunk,
+    SnapshotHeader,
 };
 pub use server::{AccessPolicy, LocalRequests, RaftRpcServer};
 pub use snapshot::{

@@ -13,23 +13,29 @@ use std::time::Duration;
 use iroh::EndpointAddr;
 use irpc::Channels;
 use irpc::channel::oneshot;
+use openraft::base::{BoxFuture, BoxStream};
 use openraft::entry::RaftEntry;
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest,
+    VoteResponse,
 };
 use serde::de::DeserializeOwned;
 
+use super::append_stream;
 use super::connections::CallError;
 use super::factory::IrpcRaftNetworkFactory;
 use super::protocol::{
-    PreVoteRequest, RaftRpcProtocol, RemoteRaftError, RemoteRaftResult, SnapshotChunk,
-    SnapshotHeader,
+    AppendStreamOpen, PreVoteRequest, RaftRpcProtocol, RemoteRaftError, RemoteRaftResult,
+    SnapshotChunk, SnapshotHeader,
 };
 use super::snapshot::snapshot_chunks;
 use crate::api::NodeId;
-use crate::limits::{RPC_MESSAGE_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT, SNAPSHOT_TIMEOUT_MS_MAX};
+use crate::limits::{
+    APPEND_STREAM_IN_FLIGHT_MAX, RPC_MESSAGE_BYTES_MAX, RPC_TIMEOUT_MS_DEFAULT,
+    SNAPSHOT_TIMEOUT_MS_MAX,
+};
 use crate::raft::{AspenTypeConfig, LogId, RaftMemberInfo, Snapshot, SnapshotData, Vote};
 
 type C = AspenTypeConfig;
@@ -43,7 +49,8 @@ pub struct IrpcRaftNetwork {
 }
 
 /// Why a Raft RPC failed, before it is fitted to the error type of the openraft method.
-enum Failure {
+#[derive(Debug)]
+pub(super) enum Failure {
     Unreachable(String),
     TimedOut(String),
 }
@@ -96,28 +103,41 @@ impl IrpcRaftNetwork {
         self.outcome(&addr, what, result)
     }
 
-    /// Turns a call's result into openraft's terms, logging failures with the peer's ids: at
-    /// debug for the expected ones (a peer down or restarting, which openraft also reports),
-    /// at warn for a peer whose Raft failed or that refused the request.
+    /// Turns a call's result into openraft's terms (see [`Self::failure`]).
     fn outcome<Res>(
         &self,
         addr: &EndpointAddr,
         what: &str,
         result: Result<RemoteRaftResult<Res>, CallError>,
     ) -> Result<Res, Failure> {
+        match result {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(remote)) => Err(self.failure(addr, what, Err(remote))),
+            Err(error) => Err(self.failure(addr, what, Ok(error))),
+        }
+    }
+
+    /// A failed call in openraft's terms, logged with the peer's ids: at debug for the
+    /// expected failures (a peer down or restarting, which openraft also reports), at warn for
+    /// a peer whose Raft failed or that refused the request.
+    fn failure(
+        &self,
+        addr: &EndpointAddr,
+        what: &str,
+        error: Result<CallError, RemoteRaftError>,
+    ) -> Failure {
         let target = self.target;
-        let (failure, notable) = match result {
-            Ok(Ok(response)) => return Ok(response),
-            Ok(Err(remote)) => {
+        let (failure, notable) = match error {
+            Err(remote) => {
                 let notable = remote != RemoteRaftError::Restarting;
                 let reason = format!("{what} to node {target}: {remote}");
                 (Failure::Unreachable(reason), notable)
             }
-            Err(CallError::TimedOut(after)) => {
+            Ok(CallError::TimedOut(after)) => {
                 let reason = format!("{what} to node {target}: no reply within {after:?}");
                 (Failure::TimedOut(reason), false)
             }
-            Err(error) => {
+            Ok(error) => {
                 let reason = format!("{what} to node {target}: {error}");
                 (Failure::Unreachable(reason), false)
             }
@@ -128,7 +148,7 @@ impl IrpcRaftNetwork {
         } else {
             tracing::debug!(target_node = target, peer = %addr.id, %reason, "Raft RPC failed");
         }
-        Err(failure)
+        failure
     }
 }
 
@@ -210,6 +230,39 @@ impl RaftNetworkV2<C> for IrpcRaftNetwork {
                 AppendEntriesResponse::PartialSuccess(Some(last))
             }
             (response, _) => response,
+        })
+    }
+
+    /// One QUIC stream for the whole session: the requests go out on it, at most
+    /// `APPEND_STREAM_IN_FLIGHT_MAX` waiting for a reply, and the replies come back on it in
+    /// order (see `append_stream`).
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        option: RPCOption,
+    ) -> BoxFuture<'s, Result<BoxStream<'s, Result<StreamAppendResult<C>, RPCError<C>>>, RPCError<C>>>
+    where
+        S: futures::Stream<Item = AppendEntriesRequest<C>> + Send + Unpin + 'static,
+    {
+        Box::pin(async move {
+            let addr = self.address()?;
+            let timeout = rpc_timeout(&option, RPC_TIMEOUT_MS_DEFAULT);
+            let connections = self.factory.connections();
+            let opened = connections.open_duplex(&addr, AppendStreamOpen, timeout).await;
+            let (requests, replies, eviction) = opened
+                .map_err(|error| RPCError::from(self.failure(&addr, "append stream", Ok(error))))?;
+            let replies = append_stream::session(
+                self.target,
+                input,
+                requests,
+                replies,
+                APPEND_STREAM_IN_FLIGHT_MAX,
+                timeout,
+                move || eviction.evict(),
+            );
+            let replies: BoxStream<'s, _> =
+                Box::pin(futures::StreamExt::map(replies, |item| item.map_err(RPCError::from)));
+            Ok(replies)
         })
     }
 

@@ -8,7 +8,8 @@ use irpc::channel::{mpsc, oneshot};
 use irpc::rpc_requests;
 use openraft::error::RaftError;
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest,
+    VoteResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +20,7 @@ use crate::raft::{AspenTypeConfig, SnapshotMeta, Vote};
 
 /// The ALPN of Aspen's Raft RPC protocol; the version suffix changes with any incompatible
 /// change of the messages below.
-pub const RAFT_ALPN: &[u8] = b"aspen/raft/2";
+pub const RAFT_ALPN: &[u8] = b"aspen/raft/3";
 
 /// QUIC application error code with which the server closes a connection from an endpoint its
 /// access policy refuses.
@@ -57,6 +58,12 @@ pub type RemoteRaftResult<T> = Result<T, RemoteRaftError>;
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PreVoteRequest(pub VoteRequest<AspenTypeConfig>);
 
+/// Opens an AppendEntries stream (openraft's `stream_append`): the leader's requests follow on
+/// the stream, and the follower sends one reply per request back, in order. It ends
+/// after the first error reply or when the leader finishes its side.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AppendStreamOpen;
+
 /// The first message of a snapshot transfer; the chunks follow on the same stream.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SnapshotHeader {
@@ -81,6 +88,12 @@ pub enum RaftRpcProtocol {
     /// Replicate log entries (also the leader's heartbeat).
     #[rpc(tx = oneshot::Sender<RemoteRaftResult<AppendEntriesResponse<AspenTypeConfig>>>)]
     AppendEntries(AppendEntriesRequest<AspenTypeConfig>),
+    /// Replicate log entries on one stream for a whole replication session.
+    #[rpc(
+        tx = mpsc::Sender<RemoteRaftResult<StreamAppendResult<AspenTypeConfig>>>,
+        rx = mpsc::Receiver<AppendEntriesRequest<AspenTypeConfig>>
+    )]
+    AppendStream(AppendStreamOpen),
     /// Ask for a vote in an election.
     #[rpc(tx = oneshot::Sender<RemoteRaftResult<VoteResponse<AspenTypeConfig>>>)]
     Vote(VoteRequest<AspenTypeConfig>),

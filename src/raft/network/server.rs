@@ -19,8 +19,8 @@ use openraft::error::RaftError;
 use openraft::raft::SnapshotResponse;
 
 use super::protocol::{
-    CLOSE_CODE_MALFORMED, CLOSE_CODE_REFUSED, RaftRpcMessage, RaftRpcProtocol, RemoteRaftError,
-    RemoteRaftResult, SnapshotChunk, SnapshotHeader,
+    AppendStreamOpen, CLOSE_CODE_MALFORMED, CLOSE_CODE_REFUSED, RaftRpcMessage, RaftRpcProtocol,
+    RemoteRaftError, RemoteRaftResult, SnapshotChunk, SnapshotHeader,
 };
 use super::snapshot::SnapshotAssembler;
 use crate::api::{
@@ -112,6 +112,7 @@ impl RaftRpcServer {
                 };
                 reply(peer, "append entries", tx, result).await;
             }
+            RaftRpcMessage::AppendStream(message) => self.on_append_stream(peer, message).await,
             RaftRpcMessage::Vote(message) => {
                 let WithChannels { inner, tx, .. } = message;
                 let result = match self.raft.get() {
@@ -142,6 +143,39 @@ impl RaftRpcServer {
             RaftRpcMessage::ForwardScan(message) => {
                 let WithChannels { inner, tx, .. } = message;
                 reply(peer, "forwarded scan", tx, self.local.scan(inner).await).await;
+            }
+        }
+    }
+
+    /// Hands a leader's requests to Raft's `stream_append` and sends each reply back
+    /// as it comes, in order. Ends after an error reply (openraft ends the session on one), when
+    /// the leader finishes its side, or when the stream breaks. The instance is the one running
+    /// when the stream opened: if it is replaced meanwhile, its replies fail as `Fatal` and the
+    /// leader opens a new stream to the new instance.
+    async fn on_append_stream(&self, peer: EndpointId, message: Message<AppendStreamOpen>) {
+        let WithChannels { tx, rx, .. } = message;
+        let Some(raft) = self.raft.get() else {
+            send_stream_reply(peer, &tx, Err(RemoteRaftError::Restarting)).await;
+            return;
+        };
+        let requests = futures::stream::unfold(rx, move |mut rx| async move {
+            match rx.recv().await {
+                Ok(Some(request)) => Some((request, rx)),
+                Ok(None) => None,
+                Err(error) => {
+                    let error = format!("{error:#}");
+                    tracing::debug!(%peer, %error, "append stream from peer broke");
+                    None
+                }
+            }
+        });
+        let replies = raft.stream_append(requests);
+        futures::pin_mut!(replies);
+        while let Some(reply) = futures::StreamExt::next(&mut replies).await {
+            let reply = reply.map_err(|fatal| RemoteRaftError::Raft(RaftError::Fatal(fatal)));
+            let last = !matches!(reply, Ok(Ok(_)));
+            if !send_stream_reply(peer, &tx, reply).await || last {
+                return;
             }
         }
     }
@@ -196,6 +230,21 @@ async fn reply<T: RpcMessage>(peer: EndpointId, what: &str, tx: oneshot::Sender<
     // the other side retries, so there is nothing to do but note it.
     if let Err(error) = tx.send(value).await {
         tracing::debug!(%peer, what, error = %format!("{error:#}"), "Raft RPC reply not delivered");
+    }
+}
+
+/// Sends one reply of an append stream; false when the leader is gone.
+async fn send_stream_reply<T: RpcMessage>(
+    peer: EndpointId,
+    tx: &mpsc::Sender<T>,
+    value: T,
+) -> bool {
+    match tx.send(value).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::debug!(%peer, error = %format!("{error:#}"), "append stream reply not delivered");
+            false
+        }
     }
 }
 

@@ -244,6 +244,12 @@ impl RaftNetworkV2<C> for IrpcRaftNetwork {
     where
         S: futures::Stream<Item = AppendEntriesRequest<C>> + Send + Unpin + 'static,
     {
+        // openraft sends each heartbeat as a stream of one request. A session's writer task
+        // and the follower's `stream_append` task would cost more than a stream saves there,
+        // so one request goes as one unary AppendEntries, as openraft's default would send it.
+        if input.size_hint().1 == Some(1) {
+            return openraft::network::stream_append_sequential(self, input, option);
+        }
         Box::pin(async move {
             let addr = self.address()?;
             let timeout = rpc_timeout(&option, RPC_TIMEOUT_MS_DEFAULT);

@@ -316,6 +316,7 @@ async fn the_metrics_page_shows_raft_and_the_data_path_after_some_writes() {
         ("aspen_actor_restarts_total{actor=\"raft\"}", 0),
         ("aspen_actor_restarts_total{actor=\"http\"}", 0),
         ("aspen_rpc_refused_connections_total", 0),
+        ("aspen_http_connections_refused_total", 0),
     ];
     for (series, value) in expected {
         assert_eq!(sample(&page, series), Some(value), "{series} in\n{page}");

@@ -310,12 +310,16 @@ async fn connections_beyond_the_limit_are_closed_at_once_until_one_closes() {
     let read = bounded("the third connection is closed", third.read(&mut [0; 64])).await;
     assert_eq!(read.expect("a clean close"), 0, "closed before any answer");
     assert_eq!(bounded("GET /hello", get1(&mut first, "/hello")).await.unwrap(), 200);
+    let counts = slot.connection_counts();
+    assert_eq!((counts.accepted, counts.refused, counts.open), (2, 1, 2), "{counts:?}");
 
     drop(second);
     bounded("the second connection closes", second_connection).await.unwrap().unwrap();
     wait_until("a new connection to be served after one closed", BOUND, || served(addr)).await;
     drop(first);
     bounded("the first connection closes", first_connection).await.unwrap().unwrap();
+    let all_closed = || async { slot.connection_counts().open == 0 };
+    wait_until("every connection to be counted closed", BOUND, all_closed).await;
     slot.stop().await;
 }
 

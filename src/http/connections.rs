@@ -3,6 +3,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -98,6 +99,57 @@ impl HttpServerLimits {
     }
 }
 
+/// Live counts of one HTTP server slot's connections, for `/metrics`. Relaxed atomics: they
+/// are statistics, never used to decide anything.
+#[derive(Debug, Default)]
+pub struct HttpConnectionCounters {
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    open: AtomicU64,
+}
+
+/// A copy of [`HttpConnectionCounters`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HttpConnectionCounts {
+    /// Connections accepted and served since the node started.
+    pub accepted: u64,
+    /// Connections closed at once because `connections_max` were open.
+    pub refused: u64,
+    /// Connections open now.
+    pub open: u64,
+}
+
+impl HttpConnectionCounters {
+    /// The counts now.
+    pub fn snapshot(&self) -> HttpConnectionCounts {
+        HttpConnectionCounts {
+            accepted: self.accepted.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            open: self.open.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A connection's place under the connection limit; counted open while it lives.
+struct Place {
+    _permit: OwnedSemaphorePermit,
+    counters: Arc<HttpConnectionCounters>,
+}
+
+impl Place {
+    fn new(permit: OwnedSemaphorePermit, counters: &Arc<HttpConnectionCounters>) -> Self {
+        counters.accepted.fetch_add(1, Ordering::Relaxed);
+        counters.open.fetch_add(1, Ordering::Relaxed);
+        Self { _permit: permit, counters: counters.clone() }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.counters.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// What every connection task of one server shares.
 struct Shared {
     builder: Builder<TokioExecutor>,
@@ -107,11 +159,12 @@ struct Shared {
 
 /// Serves `router` on connections from `listener` until `stop` turns true (or its sender is
 /// dropped); then closes the listener, lets the open connections finish for at most
-/// `limits.shutdown_timeout_ms`, and cuts those still open.
+/// `limits.shutdown_timeout_ms`, and cuts those still open. Counts connections in `counters`.
 pub(super) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: HttpServerLimits,
+    counters: Arc<HttpConnectionCounters>,
     mut stop: watch::Receiver<bool>,
 ) {
     let shared = Arc::new(Shared {
@@ -134,11 +187,18 @@ pub(super) async fn serve(
         };
         match accepted {
             Ok((stream, _)) => match slots.clone().try_acquire_owned() {
-                Ok(slot) => {
-                    connections.spawn(serve_connection(stream, shared.clone(), stop.clone(), slot));
+                Ok(permit) => {
+                    let place = Place::new(permit, &counters);
+                    connections.spawn(serve_connection(
+                        stream,
+                        shared.clone(),
+                        stop.clone(),
+                        place,
+                    ));
                 }
                 // Dropping the stream closes the connection before it is read.
                 Err(_) => {
+                    counters.refused.fetch_add(1, Ordering::Relaxed);
                     if let Some(count) = refused.record(Instant::now()) {
                         warn_refused(count, limits.connections_max);
                     }
@@ -169,12 +229,12 @@ pub(super) async fn serve(
 }
 
 /// Serves one connection until it closes; on `stop`, asks it to finish gracefully and waits.
-/// `_slot` is the connection's place under the connection limit, given back when this ends.
+/// `_place` is the connection's place under the connection limit, given back when this ends.
 async fn serve_connection(
     stream: TcpStream,
     shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
-    _slot: OwnedSemaphorePermit,
+    _place: Place,
 ) {
     // TCP_NODELAY on every connection: see `server`'s documentation.
     if let Err(error) = stream.set_nodelay(true) {

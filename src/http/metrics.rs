@@ -1,7 +1,8 @@
 //! `GET /metrics`: the node's numbers in the Prometheus text exposition format (0.0.4).
 //!
 //! The handler gathers a [`MetricsSnapshot`] (Raft's metrics watch, the data-path counters, the
-//! peer book, the supervision report, the Raft RPC server's counters, the gossip counters) and
+//! peer book, the supervision report, the Raft RPC server's counters, the gossip counters, the
+//! HTTP server's connection counts) and
 //! [`render`] turns it into text. Rendering is a plain function, tested without a node.
 //!
 //! Caveats: no histograms (request latencies) yet, and no node id label: Prometheus adds the
@@ -11,6 +12,7 @@ use std::fmt::Write;
 
 use openraft::ServerState;
 
+use super::connections::HttpConnectionCounts;
 use crate::api::NodeId;
 use crate::discovery::{DropReason, GossipCounts};
 use crate::raft::{DataPathCounts, RaftMetrics};
@@ -66,6 +68,8 @@ pub struct MetricsSnapshot {
     pub rpc_refused_connections: u64,
     /// Gossip announcements sent, accepted and dropped.
     pub gossip: GossipCounts,
+    /// The HTTP server's connections.
+    pub http_connections: HttpConnectionCounts,
 }
 
 const SERVER_STATES: [(ServerState, &str); 5] = [
@@ -118,8 +122,25 @@ pub fn render(snapshot: &MetricsSnapshot) -> String {
             snapshot.rpc_refused_connections,
         ),
     ];
-    for (name, help, value) in rpc {
-        page.family(name, "counter", help, [(String::new(), value.to_string())]);
+    let http = &snapshot.http_connections;
+    let counters = [
+        (
+            "aspen_http_connections_accepted_total",
+            "counter",
+            "HTTP connections accepted and served.",
+            http.accepted,
+        ),
+        (
+            "aspen_http_connections_refused_total",
+            "counter",
+            "HTTP connections closed at once because the connection limit was reached.",
+            http.refused,
+        ),
+        ("aspen_http_connections_open", "gauge", "HTTP connections open now.", http.open),
+    ];
+    let rpc = rpc.into_iter().map(|(name, help, value)| (name, "counter", help, value));
+    for (name, kind, help, value) in rpc.chain(counters) {
+        page.family(name, kind, help, [(String::new(), value.to_string())]);
     }
     render_gossip(&mut page, &snapshot.gossip);
     page.text
@@ -250,6 +271,7 @@ mod tests {
             rpc_accepted_connections: 4,
             rpc_refused_connections: 1,
             gossip: gossip_counts(),
+            http_connections: HttpConnectionCounts { accepted: 9, refused: 3, open: 2 },
         };
         let page = render(&snapshot);
         let expected = [
@@ -268,6 +290,9 @@ mod tests {
             ("aspen_peers_known", "2"),
             ("aspen_actor_restarts_total{actor=\"raft\"}", "1"),
             ("aspen_rpc_refused_connections_total", "1"),
+            ("aspen_http_connections_accepted_total", "9"),
+            ("aspen_http_connections_refused_total", "3"),
+            ("aspen_http_connections_open", "2"),
             ("aspen_gossip_announcements_sent_total", "1"),
             ("aspen_gossip_messages_dropped_total{reason=\"bad_signature\"}", "2"),
             ("aspen_gossip_messages_dropped_total{reason=\"replayed\"}", "0"),

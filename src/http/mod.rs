@@ -40,7 +40,7 @@ mod server;
 mod state;
 
 pub use actor::{HttpActor, HttpActorArgs, HttpActorMessage};
-pub use connections::HttpServerLimits;
+pub use connections::{HttpConnectionCounters, HttpConnectionCounts, HttpServerLimits};
 pub use error::{ApiError, ErrorBody, ErrorKind};
 pub use handlers::node::{AddPeerRequest, AddPeerResponse, Health, NodeInfo, TicketResponse};
 pub use metrics::{MetricsSnapshot, RaftGauges, render as render_metrics};

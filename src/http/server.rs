@@ -63,8 +63,9 @@
 //!   answers it (h2 waits one round trip for requests already on the wire). Every HTTP/2 client
 //!   answers PINGs by itself; one that does not is cut at the bound.
 //! - No request timeout of the server's own: every API call is bounded by the API's timeouts.
-//! - Refused connections are only logged, not counted in `/metrics`. hyper's other defaults
-//!   stand, among them 1 MiB HTTP/2 flow-control windows, which bound what one client can make
+//! - Connections accepted, refused at the limit and open now are in `/metrics`
+//!   (`aspen_http_connections_*`); refusals are also logged, at most once per interval.
+//! - hyper's other defaults stand, among them 1 MiB HTTP/2 flow-control windows, which bound what one client can make
 //!   the server buffer.
 
 use std::io;
@@ -76,7 +77,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::connections::{self, HttpServerLimits};
+use super::connections::{self, HttpConnectionCounters, HttpConnectionCounts, HttpServerLimits};
 
 /// Where a node's HTTP server runs; clones share the slot.
 #[derive(Clone, Default)]
@@ -84,6 +85,7 @@ pub struct HttpServerSlot {
     running: Arc<Mutex<Option<RunningServer>>>,
     bound: Arc<OnceLock<SocketAddr>>,
     limits: HttpServerLimits,
+    counters: Arc<HttpConnectionCounters>,
 }
 
 struct RunningServer {
@@ -105,6 +107,16 @@ impl HttpServerSlot {
     /// The address the server listens on, once it was bound.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.bound.get().copied()
+    }
+
+    /// The connection counters of every server this slot runs, for `/metrics`.
+    pub fn connection_counters(&self) -> Arc<HttpConnectionCounters> {
+        self.counters.clone()
+    }
+
+    /// The connection counts now.
+    pub fn connection_counts(&self) -> HttpConnectionCounts {
+        self.counters.snapshot()
     }
 
     /// The cell the bound address is kept in, for whoever reports it.
@@ -131,10 +143,10 @@ impl HttpServerSlot {
         let local = listener.local_addr()?;
         let _ = self.bound.set(local);
         let (stop, stop_requested) = watch::channel(false);
-        let limits = self.limits;
+        let (limits, counters) = (self.limits, self.counters.clone());
         let task = tokio::spawn(async move {
             // A dropped sender also stops the server: nobody could stop it otherwise.
-            connections::serve(listener, router, limits, stop_requested.clone()).await;
+            connections::serve(listener, router, limits, counters, stop_requested.clone()).await;
             if !*stop_requested.borrow() {
                 on_exit("the server ended".into());
             }

@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use iroh::EndpointAddr;
 use tokio::sync::watch;
 
+use super::connections::HttpConnectionCounters;
 use super::error::ApiError;
 use crate::api::NodeId;
 use crate::cluster::node_control::SupervisionReport;
@@ -42,6 +43,8 @@ pub struct HttpState {
     pub status: watch::Receiver<NodeStatus>,
     /// The address the HTTP server actually listens on, once bound.
     pub http_addr: Arc<OnceLock<SocketAddr>>,
+    /// The HTTP server's connection counters.
+    pub http_connections: Arc<HttpConnectionCounters>,
 }
 
 impl HttpState {

@@ -106,6 +106,7 @@ pub async fn bootstrap_node(
             gossip_counters: gossip_counters.clone(),
             status: status.clone(),
             http_addr: http_server.bound_addr_cell(),
+            http_connections: http_server.connection_counters(),
         },
     }));
 

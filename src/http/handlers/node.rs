@@ -118,6 +118,7 @@ pub async fn metrics(State(state): State<HttpState>) -> Response {
         rpc_accepted_connections: state.rpc_server.accepted_connections(),
         rpc_refused_connections: state.rpc_server.refused_connections(),
         gossip: state.gossip_counters.snapshot(),
+        http_connections: state.http_connections.snapshot(),
     };
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], metrics::render(&snapshot)).into_response()
 }

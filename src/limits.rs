@@ -115,6 +115,20 @@ pub const MEMBERSHIP_SETTLE_MS_MAX: u64 = 5_000;
 /// queued while a commit runs join the next one up to this many entries.
 pub const LOG_WRITE_BATCH_ENTRIES_MAX: usize = 4_096;
 
+/// Most entries the state machine applies in one transaction. Bounds the memory and the time
+/// one commit holds redb's single writer lock, while a burst of client writes still shares one
+/// transaction.
+pub const APPLY_BATCH_ENTRIES_MAX: usize = 1024;
+
+/// Largest apply batch, in entries, run right on the async thread that asked for it (when no
+/// other write transaction is open); larger ones go to the blocking pool.
+pub const APPLY_INLINE_ENTRIES_MAX: usize = 64;
+
+/// Largest apply batch, in key and value bytes, run right on the async thread that asked for
+/// it; larger ones go to the blocking pool. At this size a non-durable commit takes well under
+/// a millisecond.
+pub const APPLY_INLINE_BYTES_MAX: usize = 64 * 1024;
+
 /// Interval of QUIC keep-alive pings on every connection, in milliseconds.
 pub const QUIC_KEEP_ALIVE_MS: u64 = 1_000;
 

@@ -161,8 +161,10 @@ impl LogWriter {
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let work: Work = Box::new(move |in_flight| {
+            let gate = in_flight.db().write_gate();
             let result = catch_unwind(AssertUnwindSafe(|| work(in_flight.database())))
                 .unwrap_or_else(|panic| Err(panicked(panic.as_ref())));
+            drop(gate);
             drop(in_flight);
             let _ = reply.send(result);
         });
@@ -233,6 +235,7 @@ fn write_batch(batch: Vec<(Vec<Entry>, IOFlushed<AspenTypeConfig>, InFlight)>, s
     let result = {
         let appends: Vec<&[Entry]> = batch.iter().map(|(entries, _, _)| &entries[..]).collect();
         let database = batch[0].2.database();
+        let _gate = batch[0].2.db().write_gate();
         catch_unwind(AssertUnwindSafe(|| (shared.commit)(database, &appends, committed)))
             .unwrap_or_else(|panic| Err(panicked(panic.as_ref())))
     };

@@ -55,9 +55,9 @@ pub(super) fn check_size(bytes: usize) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Serializes the state machine as of one read transaction and stores it as the current
-/// snapshot (unless a newer one was installed meanwhile).
-pub(crate) fn build(db: &Database) -> Result<Snapshot, StorageError> {
+/// The state machine as of one read transaction: the snapshot's metadata and bytes. Reads
+/// only, so it needs no write gate; [`keep`] stores the result.
+pub(crate) fn serialize(db: &Database) -> Result<(SnapshotMeta, Vec<u8>), StorageError> {
     let payload = {
         let txn = db.begin_read()?;
         let meta = txn.open_table(META_TABLE)?;
@@ -78,6 +78,16 @@ pub(crate) fn build(db: &Database) -> Result<Snapshot, StorageError> {
     check_size(data.len())?;
     let meta =
         SnapshotMeta { last_log_id: payload.last_applied, last_membership: payload.membership };
+    Ok((meta, data))
+}
+
+/// Stores a snapshot made by [`serialize`] as the current one, unless a newer one was installed
+/// since.
+pub(crate) fn keep(
+    db: &Database,
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+) -> Result<Snapshot, StorageError> {
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
     let current: Option<StoredSnapshotRecord> =

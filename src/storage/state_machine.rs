@@ -13,18 +13,13 @@ use super::schema::{
     KV_TABLE, META_LAST_APPLIED, META_MEMBERSHIP, META_TABLE, get_record, put_record,
 };
 use super::snapshot;
-use super::store::Db;
-use crate::api::WriteOutcome;
+use super::store::{Db, InFlight};
 use crate::api::apply::{KvTable, apply_command};
+use crate::api::{WriteCommand, WriteOutcome};
+use crate::limits::{APPLY_BATCH_ENTRIES_MAX, APPLY_INLINE_BYTES_MAX, APPLY_INLINE_ENTRIES_MAX};
 use crate::raft::{
     AspenTypeConfig, Entry, LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership,
 };
-
-/// Most entries applied in one transaction. Bounds the memory and the time one commit holds
-/// redb's single writer lock (a durable commit of 10,000 entries takes about 14 ms here), while
-/// a burst of client writes still shares one fsync. Belongs in `crate::limits` when that file
-/// is next edited.
-const APPLY_BATCH_ENTRIES_MAX: usize = 1024;
 
 /// The Raft state machine of a node; also its own snapshot builder. Cheap to clone.
 ///
@@ -60,7 +55,10 @@ impl RedbStateMachine {
     ) -> Result<(), StorageError> {
         let (entries, responders): (Vec<Entry>, Vec<Option<ApplyResponder<AspenTypeConfig>>>) =
             batch.into_iter().unzip();
-        let outcomes = self.db.run(move |db| apply_entries(db, &entries)).await?;
+        let outcomes = match apply_here(&self.db, &entries) {
+            Some(outcomes) => outcomes?,
+            None => self.db.run_write(move |db| apply_entries(db, &entries)).await?,
+        };
         // Only after the commit: a client told "applied" must find its write after a crash.
         for (responder, outcome) in responders.into_iter().zip(outcomes) {
             if let Some(responder) = responder {
@@ -68,6 +66,45 @@ impl RedbStateMachine {
             }
         }
         Ok(())
+    }
+}
+
+/// Applies a small batch right here, on the async thread, when no other write transaction is
+/// open; `None` when it must go to the blocking pool instead.
+///
+/// The commit is not durable (no fsync) and the batch is bounded by `APPLY_INLINE_ENTRIES_MAX`
+/// and `APPLY_INLINE_BYTES_MAX`, so it takes tens of microseconds; holding the write gate means
+/// `begin_write` cannot wait behind the log writer's fsync. A hop to the blocking pool and back
+/// costs two thread wake-ups, more than such a commit (bench/README.md). The log writer waits
+/// for the gate meanwhile, which is as long as it would wait for redb's own lock.
+fn apply_here(db: &Arc<Db>, entries: &[Entry]) -> Option<Result<Vec<WriteOutcome>, StorageError>> {
+    if entries.len() > APPLY_INLINE_ENTRIES_MAX {
+        return None;
+    }
+    let mut bytes = 0usize;
+    for entry in entries {
+        bytes = bytes.saturating_add(payload_bytes(entry));
+        if bytes > APPLY_INLINE_BYTES_MAX {
+            return None;
+        }
+    }
+    let _gate = db.try_write_gate()?;
+    let _in_flight = InFlight::new(db);
+    Some(apply_entries(db, entries))
+}
+
+/// The key and value bytes an entry writes, as a measure of what applying it costs.
+fn payload_bytes(entry: &Entry) -> usize {
+    match &entry.payload {
+        EntryPayload::Blank | EntryPayload::Membership(_) => 0,
+        EntryPayload::Normal(command) => match command {
+            WriteCommand::Set { key, value } => key.len() + value.len(),
+            WriteCommand::SetMulti { pairs } => pairs.iter().map(|(k, v)| k.len() + v.len()).sum(),
+            WriteCommand::Delete { key } => key.len(),
+            WriteCommand::CompareAndSwap { key, expected, new_value } => {
+                key.len() + expected.as_ref().map_or(0, String::len) + new_value.len()
+            }
+        },
     }
 }
 
@@ -216,7 +253,7 @@ impl RaftStateMachine<AspenTypeConfig> for RedbStateMachine {
     ) -> Result<(), io::Error> {
         let meta = meta.clone();
         let data = snapshot.into_inner();
-        Ok(self.db.run(move |db| snapshot::install(db, meta, data)).await?)
+        Ok(self.db.run_write(move |db| snapshot::install(db, meta, data)).await?)
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
@@ -228,6 +265,50 @@ impl RaftSnapshotBuilder<AspenTypeConfig> for RedbStateMachine {
     type SnapshotData = SnapshotData;
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
-        Ok(self.db.run(snapshot::build).await?)
+        // Reading the whole state can take long; only storing the result takes the write gate.
+        let (meta, data) = self.db.run(snapshot::serialize).await?;
+        Ok(self.db.run_write(move |db| snapshot::keep(db, meta, data)).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::entry::RaftEntry;
+
+    use super::*;
+    use crate::limits::VALUE_BYTES_MAX;
+    use crate::storage::RedbStore;
+
+    fn set(index: u64, value_bytes: usize) -> Entry {
+        let command =
+            WriteCommand::Set { key: format!("k{index}"), value: "v".repeat(value_bytes) };
+        Entry::new_normal(LogId::new(1.into(), index), command)
+    }
+
+    #[test]
+    fn a_small_batch_applies_here_only_while_no_write_transaction_is_open() {
+        let store = RedbStore::open(None, 1).expect("in-memory store");
+        let db = store.db();
+        let gate = db.write_gate();
+        assert!(apply_here(db, &[set(1, 10)]).is_none(), "the gate is held: blocking pool");
+        drop(gate);
+        let outcomes = apply_here(db, &[set(1, 10), set(2, 10)]).expect("applied here");
+        assert_eq!(outcomes.expect("applied"), vec![WriteOutcome::Applied; 2]);
+        let (last_applied, _) = read_applied_state(db).expect("applied state");
+        assert_eq!(last_applied, Some(LogId::new(1.into(), 2)));
+        assert!(db.try_write_gate().is_some(), "the gate is given back");
+    }
+
+    #[test]
+    fn a_large_batch_goes_to_the_blocking_pool() {
+        let store = RedbStore::open(None, 1).expect("in-memory store");
+        let db = store.db();
+        let many: Vec<Entry> =
+            (1..=APPLY_INLINE_ENTRIES_MAX as u64 + 1).map(|i| set(i, 1)).collect();
+        assert!(apply_here(db, &many).is_none(), "too many entries");
+        let big = [set(1, APPLY_INLINE_BYTES_MAX.min(VALUE_BYTES_MAX))];
+        assert!(apply_here(db, &big).is_none(), "too many bytes");
+        let (last_applied, _) = read_applied_state(db).expect("applied state");
+        assert_eq!(last_applied, None, "nothing was applied");
     }
 }

@@ -1,8 +1,8 @@
 //! [`RedbStore`]: the node's one open database, and the handles it gives out.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use redb::backends::InMemoryBackend;
 use redb::{Database, Durability, ReadableDatabase};
@@ -24,6 +24,8 @@ use super::{RedbLogStore, RedbStateMachine, StateReader, StorageError};
 pub(crate) struct Db {
     database: Database,
     in_flight: AtomicUsize,
+    /// Held by whoever has a redb write transaction open (see [`Db::write_gate`]).
+    write_gate: Mutex<()>,
     /// Runs every change to the Raft log, in order; see [`LogWriter`].
     pub(super) log_writer: LogWriter,
     /// Declared after `database`, so dropped after it: says "released" only once redb has
@@ -74,6 +76,10 @@ impl InFlight {
     pub(super) fn database(&self) -> &Database {
         &self.0.database
     }
+
+    pub(super) fn db(&self) -> &Db {
+        &self.0
+    }
 }
 
 impl Drop for InFlight {
@@ -83,6 +89,41 @@ impl Drop for InFlight {
 }
 
 impl Db {
+    /// The write gate: every redb write transaction on this database is opened and committed
+    /// while holding it (the log writer's batches and closures, applies, snapshot stores and
+    /// installs). It adds nothing to redb's own writer lock but a way to learn, without
+    /// blocking, that no write transaction is open: see [`Db::try_write_gate`].
+    pub(super) fn write_gate(&self) -> MutexGuard<'_, ()> {
+        // The gate guards no data, so a panic while it was held leaves nothing inconsistent.
+        self.write_gate.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The write gate if no one holds it: then `begin_write` returns at once, so an async
+    /// thread may run a short write transaction without waiting on a disk.
+    pub(super) fn try_write_gate(&self) -> Option<MutexGuard<'_, ()>> {
+        match self.write_gate.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Runs `work`, which opens a write transaction, on the blocking pool under the write
+    /// gate, counted as in flight like [`Db::run`].
+    pub(crate) async fn run_write<T, F>(self: &Arc<Self>, work: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let guard = InFlight::new(self);
+        run_blocking(move || {
+            let guard = guard;
+            let _gate = guard.db().write_gate();
+            work(guard.database())
+        })
+        .await
+    }
+
     /// Runs `work` on the blocking pool, counted as in flight until it returns (even when the
     /// caller stopped waiting for it).
     pub(crate) async fn run<T, F>(self: &Arc<Self>, work: F) -> Result<T, StorageError>
@@ -177,8 +218,13 @@ impl RedbStore {
         stamp(&db, node_id)?;
         let log_writer = LogWriter::start(append_entries)?;
         let released = ReleasedOnDrop(Arc::new(AtomicBool::new(false)));
-        let db =
-            Arc::new(Db { database: db, in_flight: AtomicUsize::new(0), log_writer, released });
+        let db = Arc::new(Db {
+            database: db,
+            in_flight: AtomicUsize::new(0),
+            write_gate: Mutex::new(()),
+            log_writer,
+            released,
+        });
         Ok(RedbStore { db, path })
     }
 
@@ -230,6 +276,12 @@ impl RedbStore {
     /// The database itself, for tests of the blocking functions.
     #[cfg(test)]
     pub(super) fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The database handle, for tests of the write gate.
+    #[cfg(test)]
+    pub(super) fn db(&self) -> &Arc<Db> {
         &self.db
     }
 

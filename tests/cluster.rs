@@ -1,6 +1,7 @@
 //! Three Aspen nodes in one process over real iroh on loopback: forming a cluster, writing on
-//! the leader and through a follower, restarting on the same data dirs, losing the leader, and
-//! catching a new learner up through a snapshot.
+//! the leader and through a follower, restarting on the same data dirs, losing the leader,
+//! catching a new learner up through a snapshot, and a survivor with the longer log campaigning
+//! when a stale one asks for its vote.
 
 mod common;
 
@@ -131,6 +132,43 @@ async fn losing_the_leader_elects_a_new_one_and_writes_continue() {
     assert_eq!(first, second);
     assert_eq!(first.members, vec![31, 32, 33]);
     assert_eq!(first.nodes.len(), 3);
+    shutdown_all(nodes).await;
+}
+
+/// A survivor with the longer log campaigns as soon as a stale survivor asks it for a
+/// pre-vote, instead of waiting for its own election timer. Here its timer never fires
+/// (elections are disabled on it), so only that answer can elect it: without it, the stale
+/// node can never win and the cluster stays without a leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_survivor_with_the_longer_log_campaigns_when_a_stale_one_asks() {
+    let dirs =
+        [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let paths: Vec<_> = dirs.iter().map(|d| d.path()).collect();
+    let mut nodes = start_nodes(&[41, 42, 43], &paths).await;
+    let refs: Vec<_> = nodes.iter().collect();
+    form_cluster(&refs).await;
+    assert_eq!(wait_for_common_leader(&refs, ELECTION_BOUND).await, 41);
+
+    // Node 42 misses a write that nodes 41 and 43 commit.
+    nodes.remove(1).shutdown().await.unwrap();
+    let missed = set(&nodes[0], "missed-by-42", "1").await.expect("a quorum of 41 and 43");
+    let raft_43 = nodes[1].raft_actor.current_raft().unwrap();
+    raft_43.runtime_config().elect(false);
+
+    // The leader goes; node 42 comes back with its shorter log and starts elections.
+    nodes.remove(0).shutdown().await.unwrap();
+    let restarted = aspen::bootstrap_node(node_config(42, Some(paths[1]))).await.unwrap();
+    let survivors = [&nodes[0], &restarted];
+    exchange_peers(&survivors);
+    wait_until("node 43 to lead", ELECTION_BOUND, || async {
+        leader_of(&nodes[0]) == Some(43) && leader_of(&restarted) == Some(43)
+    })
+    .await;
+    assert_eq!(
+        local_value(&restarted, missed.log_index, "missed-by-42").await.as_deref(),
+        Some("1")
+    );
+    nodes.push(restarted);
     shutdown_all(nodes).await;
 }
 

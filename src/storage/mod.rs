@@ -20,7 +20,9 @@
 //! The handles share the database and keep no state of their own, so a RaftActor restarted by
 //! its supervisor creates them again and finds every committed write (it first waits until no
 //! storage call and no queued log write is left). redb calls block on the disk; the async
-//! trait methods run them on tokio's blocking pool or the log writer thread.
+//! trait methods run them on tokio's blocking pool or the log writer thread, except two that
+//! cannot wait for a disk and cost less than a hop to another thread: a point read, and a small
+//! apply taken while no other write transaction is open (the write gate, see `store`).
 //!
 //! Caveats:
 //! - A snapshot is built and installed in memory as one postcard blob (bounded by

@@ -115,11 +115,10 @@ impl Db {
         F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
         T: Send + 'static,
     {
-        let guard = InFlight::new(self);
-        run_blocking(move || {
-            let guard = guard;
-            let _gate = guard.db().write_gate();
-            work(guard.database())
+        let db = self.clone();
+        self.run(move |database| {
+            let _gate = db.write_gate();
+            work(database)
         })
         .await
     }

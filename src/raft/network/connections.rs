@@ -1,9 +1,12 @@
 //! One irpc client per remote endpoint, shared by every Raft network instance and every
-//! forwarded request of a node, and the two ways of calling through it.
+//! forwarded request of a node, and the three ways of calling through it: one request and its
+//! reply (`call`), a request with a stream of updates and one reply (`call_streaming`), and a
+//! stream each way that the caller keeps open (`open_duplex`, for replication).
 //!
 //! A client wraps irpc-iroh's lazy connection: it dials on first use and then opens one QUIC
-//! stream per request on the same connection. A client whose call fails is dropped from the
-//! cache, so the next call dials afresh instead of reusing a connection that may be dead.
+//! stream per call on the same connection. A client whose call fails is dropped from the
+//! cache, so the next call dials afresh instead of reusing a connection that may be dead; a
+//! duplex stream's user does the same through its `Eviction` when the stream fails later.
 //!
 //! A call is split in two phases because the caller reacts differently to each: before a
 //! stream is open nothing was sent (the peer is unreachable, try elsewhere or back off);

@@ -65,8 +65,8 @@
 //! - No request timeout of the server's own: every API call is bounded by the API's timeouts.
 //! - Connections accepted, refused at the limit and open now are in `/metrics`
 //!   (`aspen_http_connections_*`); refusals are also logged, at most once per interval.
-//! - hyper's other defaults stand, among them 1 MiB HTTP/2 flow-control windows, which bound what one client can make
-//!   the server buffer.
+//! - hyper's other defaults stand, among them 1 MiB HTTP/2 flow-control windows, which bound
+//!   what one client can make the server buffer.
 
 use std::io;
 use std::net::SocketAddr;

@@ -40,12 +40,21 @@ use crate::raft::{AspenTypeConfig, LogId, RaftMemberInfo, Snapshot, SnapshotData
 
 type C = AspenTypeConfig;
 
+/// The replies of an AppendEntries session, in openraft's terms.
+type AppendReplies<'s> = BoxStream<'s, Result<StreamAppendResult<C>, RPCError<C>>>;
+
 /// The Raft network to one peer, made by [`IrpcRaftNetworkFactory`].
 #[derive(Debug)]
 pub struct IrpcRaftNetwork {
     target: NodeId,
     node: RaftMemberInfo,
     factory: IrpcRaftNetworkFactory,
+}
+
+/// What went wrong with a call: the exchange itself, or the peer's answer.
+enum Fault {
+    Call(CallError),
+    Remote(RemoteRaftError),
 }
 
 /// Why a Raft RPC failed, before it is fitted to the error type of the openraft method.
@@ -112,32 +121,27 @@ impl IrpcRaftNetwork {
     ) -> Result<Res, Failure> {
         match result {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(remote)) => Err(self.failure(addr, what, Err(remote))),
-            Err(error) => Err(self.failure(addr, what, Ok(error))),
+            Ok(Err(remote)) => Err(self.failure(addr, what, Fault::Remote(remote))),
+            Err(error) => Err(self.failure(addr, what, Fault::Call(error))),
         }
     }
 
     /// A failed call in openraft's terms, logged with the peer's ids: at debug for the
     /// expected failures (a peer down or restarting, which openraft also reports), at warn for
     /// a peer whose Raft failed or that refused the request.
-    fn failure(
-        &self,
-        addr: &EndpointAddr,
-        what: &str,
-        error: Result<CallError, RemoteRaftError>,
-    ) -> Failure {
+    fn failure(&self, addr: &EndpointAddr, what: &str, fault: Fault) -> Failure {
         let target = self.target;
-        let (failure, notable) = match error {
-            Err(remote) => {
+        let (failure, notable) = match fault {
+            Fault::Remote(remote) => {
                 let notable = remote != RemoteRaftError::Restarting;
                 let reason = format!("{what} to node {target}: {remote}");
                 (Failure::Unreachable(reason), notable)
             }
-            Ok(CallError::TimedOut(after)) => {
+            Fault::Call(CallError::TimedOut(after)) => {
                 let reason = format!("{what} to node {target}: no reply within {after:?}");
                 (Failure::TimedOut(reason), false)
             }
-            Ok(error) => {
+            Fault::Call(error) => {
                 let reason = format!("{what} to node {target}: {error}");
                 (Failure::Unreachable(reason), false)
             }
@@ -240,7 +244,7 @@ impl RaftNetworkV2<C> for IrpcRaftNetwork {
         &'s mut self,
         input: S,
         option: RPCOption,
-    ) -> BoxFuture<'s, Result<BoxStream<'s, Result<StreamAppendResult<C>, RPCError<C>>>, RPCError<C>>>
+    ) -> BoxFuture<'s, Result<AppendReplies<'s>, RPCError<C>>>
     where
         S: futures::Stream<Item = AppendEntriesRequest<C>> + Send + Unpin + 'static,
     {
@@ -255,8 +259,9 @@ impl RaftNetworkV2<C> for IrpcRaftNetwork {
             let timeout = rpc_timeout(&option, RPC_TIMEOUT_MS_DEFAULT);
             let connections = self.factory.connections();
             let opened = connections.open_duplex(&addr, AppendStreamOpen, timeout).await;
-            let (requests, replies, eviction) = opened
-                .map_err(|error| RPCError::from(self.failure(&addr, "append stream", Ok(error))))?;
+            let (requests, replies, eviction) = opened.map_err(|error| {
+                RPCError::from(self.failure(&addr, "append stream", Fault::Call(error)))
+            })?;
             let replies = append_stream::session(
                 self.target,
                 input,
@@ -266,7 +271,7 @@ impl RaftNetworkV2<C> for IrpcRaftNetwork {
                 timeout,
                 move || eviction.evict(),
             );
-            let replies: BoxStream<'s, _> =
+            let replies: AppendReplies<'s> =
                 Box::pin(futures::StreamExt::map(replies, |item| item.map_err(RPCError::from)));
             Ok(replies)
         })

@@ -266,7 +266,8 @@ async fn send_stream_reply<T: RpcMessage>(
     match tx.send(value).await {
         Ok(()) => true,
         Err(error) => {
-            tracing::debug!(%peer, error = %format!("{error:#}"), "append stream reply not delivered");
+            let error = format!("{error:#}");
+            tracing::debug!(%peer, %error, "append stream reply not delivered");
             false
         }
     }

@@ -19,12 +19,8 @@ const ELECTION_BOUND: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_replicate_writes_from_leader_and_followers() {
-    let dirs =
-        [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let paths: Vec<_> = dirs.iter().map(|d| d.path()).collect();
-    let nodes = start_nodes(&[11, 12, 13], &paths).await;
+    let (_dirs, nodes) = start_cluster(&[11, 12, 13]).await;
     let refs: Vec<_> = nodes.iter().collect();
-    form_cluster(&refs).await;
     let leader = wait_for_common_leader(&refs, ELECTION_BOUND).await;
     assert_eq!(leader, 11, "the initializing node leads");
 
@@ -70,12 +66,9 @@ async fn three_nodes_replicate_writes_from_leader_and_followers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restarted_cluster_recovers_data_and_membership_without_init() {
-    let dirs =
-        [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let (dirs, nodes) = start_cluster(&[21, 22, 23]).await;
     let paths: Vec<_> = dirs.iter().map(|d| d.path()).collect();
-    let nodes = start_nodes(&[21, 22, 23], &paths).await;
     let refs: Vec<_> = nodes.iter().collect();
-    form_cluster(&refs).await;
     wait_for_common_leader(&refs, ELECTION_BOUND).await;
     let written = set(&nodes[0], "durable", "yes").await.unwrap();
     let ids_before: Vec<_> = nodes.iter().map(|n| n.iroh_manager.endpoint_id()).collect();
@@ -99,12 +92,8 @@ async fn a_restarted_cluster_recovers_data_and_membership_without_init() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn losing_the_leader_elects_a_new_one_and_writes_continue() {
-    let dirs =
-        [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let paths: Vec<_> = dirs.iter().map(|d| d.path()).collect();
-    let mut nodes = start_nodes(&[31, 32, 33], &paths).await;
+    let (_dirs, mut nodes) = start_cluster(&[31, 32, 33]).await;
     let refs: Vec<_> = nodes.iter().collect();
-    form_cluster(&refs).await;
     let old_leader = wait_for_common_leader(&refs, ELECTION_BOUND).await;
     let before = set(&nodes[0], "before-failover", "1").await.unwrap();
 
@@ -141,31 +130,27 @@ async fn losing_the_leader_elects_a_new_one_and_writes_continue() {
 /// node can never win and the cluster stays without a leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_survivor_with_the_longer_log_campaigns_when_a_stale_one_asks() {
-    let dirs =
-        [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let paths: Vec<_> = dirs.iter().map(|d| d.path()).collect();
-    let mut nodes = start_nodes(&[41, 42, 43], &paths).await;
+    let (dirs, mut nodes) = start_cluster(&[51, 52, 53]).await;
     let refs: Vec<_> = nodes.iter().collect();
-    form_cluster(&refs).await;
-    assert_eq!(wait_for_common_leader(&refs, ELECTION_BOUND).await, 41);
+    assert_eq!(wait_for_common_leader(&refs, ELECTION_BOUND).await, 51);
 
-    // Node 42 misses a write that nodes 41 and 43 commit.
+    // Node 52 misses a write that nodes 51 and 53 commit.
     nodes.remove(1).shutdown().await.unwrap();
-    let missed = set(&nodes[0], "missed-by-42", "1").await.expect("a quorum of 41 and 43");
-    let raft_43 = nodes[1].raft_actor.current_raft().unwrap();
-    raft_43.runtime_config().elect(false);
+    let missed = set(&nodes[0], "missed-by-52", "1").await.expect("a quorum of 51 and 53");
+    let raft_53 = nodes[1].raft_actor.current_raft().unwrap();
+    raft_53.runtime_config().elect(false);
 
-    // The leader goes; node 42 comes back with its shorter log and starts elections.
+    // The leader goes; node 52 comes back with its shorter log and starts elections.
     nodes.remove(0).shutdown().await.unwrap();
-    let restarted = aspen::bootstrap_node(node_config(42, Some(paths[1]))).await.unwrap();
+    let restarted = aspen::bootstrap_node(node_config(52, Some(dirs[1].path()))).await.unwrap();
     let survivors = [&nodes[0], &restarted];
     exchange_peers(&survivors);
-    wait_until("node 43 to lead", ELECTION_BOUND, || async {
-        leader_of(&nodes[0]) == Some(43) && leader_of(&restarted) == Some(43)
+    wait_until("node 53 to lead", ELECTION_BOUND, || async {
+        leader_of(&nodes[0]) == Some(53) && leader_of(&restarted) == Some(53)
     })
     .await;
     assert_eq!(
-        local_value(&restarted, missed.log_index, "missed-by-42").await.as_deref(),
+        local_value(&restarted, missed.log_index, "missed-by-52").await.as_deref(),
         Some("1")
     );
     nodes.push(restarted);

@@ -40,6 +40,16 @@ pub async fn start_nodes(ids: &[u64], dirs: &[&Path]) -> Vec<BootstrapHandle> {
     handles
 }
 
+/// Starts nodes `ids`, each on a fresh data dir, and forms them into one cluster with the first
+/// as its initial leader. The dirs must outlive the nodes.
+pub async fn start_cluster(ids: &[u64]) -> (Vec<tempfile::TempDir>, Vec<BootstrapHandle>) {
+    let dirs: Vec<_> = ids.iter().map(|_| tempfile::tempdir().expect("temp dir")).collect();
+    let paths: Vec<_> = dirs.iter().map(|d| d.path()).collect();
+    let nodes = start_nodes(ids, &paths).await;
+    form_cluster(&nodes.iter().collect::<Vec<_>>()).await;
+    (dirs, nodes)
+}
+
 /// Tells every node where every other one is.
 pub fn exchange_peers(nodes: &[&BootstrapHandle]) {
     for a in nodes {

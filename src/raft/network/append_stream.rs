@@ -42,6 +42,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout_at};
 
+use super::connections::{CallError, transport};
 use super::peer::{Failure, fit_append_entries};
 use super::protocol::{RemoteRaftError, RemoteRaftResult};
 use crate::api::NodeId;
@@ -211,6 +212,52 @@ async fn write_requests<S>(
     // Dropping `requests` finishes the stream: the follower ends its side after its last reply.
 }
 
+/// A stream kept open between AppendEntries that go one at a time: openraft's heartbeats.
+///
+/// openraft sends every heartbeat to a follower as a session of its own, one after the other.
+/// A QUIC stream (and a task on the follower) per heartbeat costs more than the heartbeat:
+/// linearizable reads each wait for a heartbeat round, so under reads the leader sent
+/// thousands of them a second. The follower treats this stream like a session's.
+///
+/// [`KeptStream::exchange`] takes the stream and gives it back only with the reply, so a
+/// stream that may still owe a reply (the exchange failed, or its caller dropped it midway) is
+/// never used again: the next request would read the old reply as its own.
+pub(crate) struct KeptStream {
+    requests: mpsc::Sender<AppendEntriesRequest<C>>,
+    replies: mpsc::Receiver<RemoteRaftResult<StreamAppendResult<C>>>,
+}
+
+impl KeptStream {
+    pub(crate) fn new(
+        requests: mpsc::Sender<AppendEntriesRequest<C>>,
+        replies: mpsc::Receiver<RemoteRaftResult<StreamAppendResult<C>>>,
+    ) -> Self {
+        Self { requests, replies }
+    }
+
+    /// Sends `request` and waits for its reply until `deadline`; the stream comes back with the
+    /// reply, for the next request.
+    pub(crate) async fn exchange(
+        mut self,
+        request: AppendEntriesRequest<C>,
+        deadline: Instant,
+    ) -> Result<(RemoteRaftResult<StreamAppendResult<C>>, Self), CallError> {
+        let started = Instant::now();
+        let exchange = async {
+            self.requests.send(request).await.map_err(transport)?;
+            match self.replies.recv().await {
+                Ok(Some(reply)) => Ok(reply),
+                Ok(None) => Err(CallError::Transport("the stream was closed".into())),
+                Err(error) => Err(transport(error)),
+            }
+        };
+        let reply = timeout_at(deadline, exchange)
+            .await
+            .map_err(|_| CallError::TimedOut(deadline.saturating_duration_since(started)))??;
+        Ok((reply, self))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -360,5 +407,56 @@ mod tests {
         follower.replies.send(Ok(Ok(Some(sent_last)))).await.expect("reply");
         assert_eq!(stream.next().await.expect("reply").expect("ok"), Ok(Some(sent_last)));
         assert!(stream.next().await.is_none());
+    }
+
+    fn kept_stream() -> (KeptStream, Follower) {
+        let (requests_tx, requests) = mpsc::channel(DEPTH);
+        let (replies, replies_rx) = mpsc::channel(DEPTH);
+        (KeptStream::new(requests_tx, replies_rx), Follower { requests, replies })
+    }
+
+    /// Answers every request on `follower` with the last log id it carries, like a follower
+    /// that accepts them.
+    fn accepting(mut follower: Follower) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            while let Ok(Some(request)) = follower.requests.recv().await {
+                let last = request.prev_log_id.max(request.entries.last().map(|e| e.log_id));
+                if follower.replies.send(Ok(Ok(last))).await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn a_kept_stream_carries_one_exchange_after_another_each_with_its_own_reply() {
+        let (mut stream, follower) = kept_stream();
+        let _follower = AbortOnDrop(accepting(follower));
+        let deadline = || Instant::now() + Duration::from_secs(10);
+        for index in 1..=3 {
+            let (reply, again) =
+                stream.exchange(request(index + 1, index, 0), deadline()).await.expect("reply");
+            assert_eq!(reply, Ok(Ok(Some(log_id(index)))));
+            stream = again;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_kept_stream_without_a_reply_in_time_is_not_given_back() {
+        let (stream, mut follower) = kept_stream();
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let outcome = stream.exchange(request(2, 1, 0), deadline).await;
+        // The request went out; its reply, should it still come, has no stream to be read on.
+        assert!(follower.requests.recv().await.expect("open").is_some());
+        assert!(matches!(outcome, Err(CallError::TimedOut(_))), "{:?}", outcome.err());
+    }
+
+    #[tokio::test]
+    async fn a_kept_stream_the_follower_closed_is_a_transport_failure() {
+        let (stream, follower) = kept_stream();
+        drop(follower);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let outcome = stream.exchange(request(2, 1, 0), deadline).await;
+        assert!(matches!(outcome, Err(CallError::Transport(_))), "{:?}", outcome.err());
     }
 }

@@ -256,6 +256,6 @@ async fn send_all<Update: RpcMessage>(
     Ok(())
 }
 
-fn transport(error: impl Into<irpc::Error>) -> CallError {
+pub(crate) fn transport(error: impl Into<irpc::Error>) -> CallError {
     CallError::Transport(format!("{:#}", error.into()))
 }

@@ -7,7 +7,8 @@
 //!   node sends; each request is a QUIC stream on that one connection.
 //! - `append_stream`: the leader's side of replication as one QUIC stream per session
 //!   (openraft's `stream_append`) rather than a stream per request: requests go out on it,
-//!   replies come back in order, each within its timeout.
+//!   replies come back in order, each within its timeout. Heartbeats, which openraft sends as
+//!   one-request sessions, go one at a time on a stream kept open between them.
 //! - `factory` and `peer`: the client side. [`IrpcRaftNetworkFactory`] is openraft's
 //!   `RaftNetworkFactory`; its [`IrpcRaftNetwork`] per peer implements `RaftNetworkV2`, and the
 //!   factory also forwards client requests to the leader (`forward_write`, `forward_read`,
@@ -24,8 +25,7 @@
 //! and reported as a partial success, and openraft sends the rest next.
 //!
 //! Caveats:
-//! - Heartbeats are still one unary AppendEntries each (openraft sends them apart from the
-//!   replication stream); so are votes.
+//! - Votes and pre-votes are one unary request each.
 //! - An open replication stream is not checked against the access policy again after it was
 //!   opened; a leader removed from the cluster stops leading, which ends its streams.
 //! - `transfer_leader` is not implemented (openraft's default answers `Unreachable`); followers

@@ -22,9 +22,10 @@ use openraft::raft::{
     VoteResponse,
 };
 use serde::de::DeserializeOwned;
+use tokio::time::Instant;
 
-use super::append_stream;
-use super::connections::CallError;
+use super::append_stream::{self, KeptStream};
+use super::connections::{CallError, Eviction};
 use super::factory::IrpcRaftNetworkFactory;
 use super::protocol::{
     AppendStreamOpen, PreVoteRequest, RaftRpcProtocol, RemoteRaftError, RemoteRaftResult,
@@ -49,6 +50,22 @@ pub struct IrpcRaftNetwork {
     target: NodeId,
     node: RaftMemberInfo,
     factory: IrpcRaftNetworkFactory,
+    /// The stream heartbeats go on, kept open between them; `None` until the first one and
+    /// after a failed one.
+    heartbeats: Option<HeartbeatStream>,
+}
+
+/// A [`KeptStream`] with the address it was opened to and the connection's eviction.
+struct HeartbeatStream {
+    addr: EndpointAddr,
+    stream: KeptStream,
+    eviction: Eviction,
+}
+
+impl std::fmt::Debug for HeartbeatStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeartbeatStream").field("addr", &self.addr).finish_non_exhaustive()
+    }
 }
 
 /// What went wrong with a call: the exchange itself, or the peer's answer.
@@ -85,7 +102,7 @@ impl IrpcRaftNetwork {
         node: RaftMemberInfo,
         factory: IrpcRaftNetworkFactory,
     ) -> Self {
-        Self { target, node, factory }
+        Self { target, node, factory, heartbeats: None }
     }
 
     /// Resolved on every call, so that a peer added or moved after this network was made is
@@ -110,6 +127,62 @@ impl IrpcRaftNetwork {
         let addr = self.address()?;
         let result = self.factory.connections().call(&addr, request, timeout).await;
         self.outcome(&addr, what, result)
+    }
+
+    /// Sends one AppendEntries (openraft's heartbeat) on the stream kept for heartbeats,
+    /// opening it first when there is none (see [`KeptStream`]).
+    ///
+    /// The follower ends a stream after an error reply and when its Raft restarts, so a kept
+    /// stream may be closed by the time the next heartbeat goes; a transport failure on a kept
+    /// stream is therefore tried once more on a fresh one (an AppendEntries may be repeated)
+    /// before the connection is dropped from the cache.
+    async fn heartbeat(
+        &mut self,
+        request: AppendEntriesRequest<C>,
+        timeout: Duration,
+    ) -> Result<StreamAppendResult<C>, Failure> {
+        let deadline = Instant::now() + timeout;
+        let addr = self.address()?;
+        let kept = self.heartbeats.take().filter(|kept| kept.addr == addr);
+        // A copy for the second try, which only a kept stream may need.
+        let retry = kept.as_ref().map(|_| request.clone());
+        let (stream, eviction) = match kept {
+            Some(HeartbeatStream { stream, eviction, .. }) => (stream, eviction),
+            None => self.open_kept_stream(&addr, deadline).await?,
+        };
+        let mut attempt = (stream.exchange(request, deadline).await, eviction);
+        if let (Err(CallError::Transport(_)), Some(request)) = (&attempt.0, retry) {
+            let (stream, eviction) = self.open_kept_stream(&addr, deadline).await?;
+            attempt = (stream.exchange(request, deadline).await, eviction);
+        }
+        let (outcome, eviction) = attempt;
+        match outcome {
+            Ok((Ok(reply), stream)) => {
+                // The follower ends its side after an error reply; only a success keeps it.
+                if reply.is_ok() {
+                    self.heartbeats = Some(HeartbeatStream { addr, stream, eviction });
+                }
+                Ok(reply)
+            }
+            Ok((Err(remote), _)) => Err(self.failure(&addr, "heartbeat", Fault::Remote(remote))),
+            Err(error) => {
+                eviction.evict();
+                Err(self.failure(&addr, "heartbeat", Fault::Call(error)))
+            }
+        }
+    }
+
+    async fn open_kept_stream(
+        &self,
+        addr: &EndpointAddr,
+        deadline: Instant,
+    ) -> Result<(KeptStream, Eviction), Failure> {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let connections = self.factory.connections();
+        match connections.open_duplex(addr, AppendStreamOpen, timeout).await {
+            Ok((requests, replies, eviction)) => Ok((KeptStream::new(requests, replies), eviction)),
+            Err(error) => Err(self.failure(addr, "heartbeat", Fault::Call(error))),
+        }
     }
 
     /// Turns a call's result into openraft's terms (see [`Self::failure`]).
@@ -248,11 +321,19 @@ impl RaftNetworkV2<C> for IrpcRaftNetwork {
     where
         S: futures::Stream<Item = AppendEntriesRequest<C>> + Send + Unpin + 'static,
     {
-        // openraft sends each heartbeat as a stream of one request. A session's writer task
-        // and the follower's `stream_append` task would cost more than a stream saves there,
-        // so one request goes as one unary AppendEntries, as openraft's default would send it.
+        // openraft sends each heartbeat as a stream of one request, one after the other. A
+        // session's writer task would cost more than it saves there; they go one at a time on
+        // a stream kept open between them instead.
         if input.size_hint().1 == Some(1) {
-            return openraft::network::stream_append_sequential(self, input, option);
+            return Box::pin(async move {
+                let mut input = input;
+                let Some(request) = futures::StreamExt::next(&mut input).await else {
+                    return Ok(Box::pin(futures::stream::empty()) as AppendReplies<'s>);
+                };
+                let timeout = rpc_timeout(&option, RPC_TIMEOUT_MS_DEFAULT);
+                let reply = self.heartbeat(request, timeout).await?;
+                Ok(Box::pin(futures::stream::once(async move { Ok(reply) })) as AppendReplies<'s>)
+            });
         }
         Box::pin(async move {
             let addr = self.address()?;

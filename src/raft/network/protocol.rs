@@ -85,10 +85,12 @@ pub struct SnapshotChunk(pub Vec<u8>);
 #[rpc_requests(message = RaftRpcMessage)]
 #[derive(Debug, Serialize, Deserialize)]
 pub enum RaftRpcProtocol {
-    /// Replicate log entries (also the leader's heartbeat).
+    /// Replicate log entries in one request. Aspen's leader sends `AppendStream` instead; a
+    /// node still answers this (openraft's `append_entries`).
     #[rpc(tx = oneshot::Sender<RemoteRaftResult<AppendEntriesResponse<AspenTypeConfig>>>)]
     AppendEntries(AppendEntriesRequest<AspenTypeConfig>),
-    /// Replicate log entries on one stream for a whole replication session.
+    /// Replicate log entries on one stream for a whole replication session, or send the
+    /// leader's heartbeats one after another on a stream kept open between them.
     #[rpc(
         tx = mpsc::Sender<RemoteRaftResult<StreamAppendResult<AspenTypeConfig>>>,
         rx = mpsc::Receiver<AppendEntriesRequest<AspenTypeConfig>>

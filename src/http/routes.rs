@@ -8,6 +8,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
+use std::sync::Arc;
 use utoipa::OpenApi;
 
 use super::error::ErrorBody;
@@ -17,7 +18,7 @@ use super::state::HttpState;
 use crate::limits::HTTP_BODY_BYTES_MAX;
 
 /// Every route: method, path and handler.
-fn routes() -> Vec<(Method, &'static str, MethodRouter<HttpState>)> {
+fn routes() -> Vec<(Method, &'static str, MethodRouter<Arc<HttpState>>)> {
     vec![
         (Method::GET, "/health", get(node::health)),
         (Method::GET, "/metrics", get(node::metrics)),
@@ -54,7 +55,7 @@ pub fn router(state: HttpState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(HTTP_BODY_BYTES_MAX))
-        .with_state(state)
+        .with_state(Arc::new(state))
 }
 
 /// The OpenAPI document of the node's API.

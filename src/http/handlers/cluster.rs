@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use std::sync::Arc;
 
 use crate::api::{
     AddLearnerRequest, ChangeMembershipRequest, ClusterController, ClusterState, InitRequest,
@@ -18,7 +19,9 @@ use crate::http::state::HttpState;
     (status = 412, description = "The cluster is not initialized", body = ErrorBody),
     (status = 503, description = "The node cannot answer now", body = ErrorBody),
 ))]
-pub async fn cluster_state(State(state): State<HttpState>) -> Result<Json<ClusterState>, ApiError> {
+pub async fn cluster_state(
+    State(state): State<Arc<HttpState>>,
+) -> Result<Json<ClusterState>, ApiError> {
     state.ensure_running()?;
     Ok(Json(state.control().current_state().await?))
 }
@@ -33,7 +36,7 @@ pub async fn cluster_state(State(state): State<HttpState>) -> Result<Json<Cluste
     )
 )]
 pub async fn init(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     JsonBody(request): JsonBody<InitRequest>,
 ) -> Result<Json<ClusterState>, ApiError> {
     state.ensure_running()?;
@@ -53,7 +56,7 @@ pub async fn init(
     )
 )]
 pub async fn add_learner(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     JsonBody(request): JsonBody<AddLearnerRequest>,
 ) -> Result<Json<ClusterState>, ApiError> {
     state.ensure_running()?;
@@ -73,7 +76,7 @@ pub async fn add_learner(
     )
 )]
 pub async fn change_membership(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     JsonBody(request): JsonBody<ChangeMembershipRequest>,
 ) -> Result<Json<ClusterState>, ApiError> {
     state.ensure_running()?;
@@ -93,7 +96,7 @@ pub async fn change_membership(
     )
 )]
 pub async fn remove_node(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     JsonBody(request): JsonBody<RemoveNodeRequest>,
 ) -> Result<Json<ClusterState>, ApiError> {
     state.ensure_running()?;

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use std::sync::Arc;
 
 use crate::api::{
     KeyValueStore, ReadRequest, ReadResult, ScanRequest, ScanResult, WriteRequest, WriteResult,
@@ -26,7 +27,7 @@ use crate::http::state::HttpState;
     )
 )]
 pub async fn write(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     JsonBody(request): JsonBody<WriteRequest>,
 ) -> Result<Json<WriteResult>, ApiError> {
     state.ensure_running()?;
@@ -46,7 +47,7 @@ pub async fn write(
     )
 )]
 pub async fn read(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     JsonBody(request): JsonBody<ReadRequest>,
 ) -> Result<Json<ReadResult>, ApiError> {
     state.ensure_running()?;
@@ -64,7 +65,7 @@ pub async fn read(
     )
 )]
 pub async fn scan(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     JsonBody(request): JsonBody<ScanRequest>,
 ) -> Result<Json<ScanResult>, ApiError> {
     state.ensure_running()?;

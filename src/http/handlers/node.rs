@@ -1,5 +1,6 @@
 //! Routes about the node itself: health, metrics, identity, ticket and peers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -84,7 +85,7 @@ pub struct AddPeerResponse {
     (status = 200, description = "The node runs", body = Health),
     (status = 503, description = "The node has stopped", body = Health),
 ))]
-pub async fn health(State(state): State<HttpState>) -> (StatusCode, Json<Health>) {
+pub async fn health(State(state): State<Arc<HttpState>>) -> (StatusCode, Json<Health>) {
     let node_id = state.node_id;
     match state.stopped() {
         None => (StatusCode::OK, Json(Health { status: "ok".into(), node_id, error: None })),
@@ -100,7 +101,7 @@ pub async fn health(State(state): State<HttpState>) -> (StatusCode, Json<Health>
     (status = 200, description = "Prometheus text exposition", body = String,
         content_type = "text/plain; version=0.0.4"),
 ))]
-pub async fn metrics(State(state): State<HttpState>) -> Response {
+pub async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
     let raft = state
         .raft_actor
         .current_raft()
@@ -130,7 +131,7 @@ pub async fn metrics(State(state): State<HttpState>) -> Response {
         body = ErrorBody),
     (status = 503, description = "Raft is restarting or the node stopped", body = ErrorBody),
 ))]
-pub async fn raft_metrics(State(state): State<HttpState>) -> Result<Response, ApiError> {
+pub async fn raft_metrics(State(state): State<Arc<HttpState>>) -> Result<Response, ApiError> {
     if state.backend == ControlBackend::Deterministic {
         return Err(ApiError::new(
             ErrorKind::NotInitialized,
@@ -149,7 +150,7 @@ pub async fn raft_metrics(State(state): State<HttpState>) -> Result<Response, Ap
 #[utoipa::path(get, path = "/node-info", tag = "node", responses(
     (status = 200, description = "The node's identity and addresses", body = NodeInfo),
 ))]
-pub async fn node_info(State(state): State<HttpState>) -> Json<NodeInfo> {
+pub async fn node_info(State(state): State<Arc<HttpState>>) -> Json<NodeInfo> {
     let http_addr = state.http_addr.get().map(ToString::to_string).unwrap_or_default();
     Json(NodeInfo {
         node_id: state.node_id,
@@ -164,7 +165,7 @@ pub async fn node_info(State(state): State<HttpState>) -> Json<NodeInfo> {
 #[utoipa::path(get, path = "/cluster-ticket", tag = "node", responses(
     (status = 200, description = "A ticket (`aspen…`)", body = TicketResponse),
 ))]
-pub async fn cluster_ticket(State(state): State<HttpState>) -> Json<TicketResponse> {
+pub async fn cluster_ticket(State(state): State<Arc<HttpState>>) -> Json<TicketResponse> {
     let members: Vec<(NodeId, EndpointAddr)> = match state.raft_actor.current_raft() {
         Some(raft) => {
             let metrics = raft.metrics().borrow_watched().clone();
@@ -185,7 +186,7 @@ pub async fn cluster_ticket(State(state): State<HttpState>) -> Json<TicketRespon
 #[utoipa::path(get, path = "/peers", tag = "node", responses(
     (status = 200, description = "The peer book", body = Vec<crate::http::schema::PeerEntry>),
 ))]
-pub async fn peers(State(state): State<HttpState>) -> Json<Vec<PeerEntry>> {
+pub async fn peers(State(state): State<Arc<HttpState>>) -> Json<Vec<PeerEntry>> {
     Json(state.peer_book.list())
 }
 
@@ -197,7 +198,7 @@ pub async fn peers(State(state): State<HttpState>) -> Json<Vec<PeerEntry>> {
     (status = 503, description = "The DiscoveryActor is not running", body = ErrorBody),
 ))]
 pub async fn add_peer(
-    State(state): State<HttpState>,
+    State(state): State<Arc<HttpState>>,
     JsonBody(request): JsonBody<AddPeerRequest>,
 ) -> Result<Json<AddPeerResponse>, ApiError> {
     state.ensure_running()?;

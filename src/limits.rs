@@ -49,7 +49,8 @@ pub const APPEND_ENTRIES_ENTRIES_MAX: u64 = 512;
 /// Most AppendEntries requests a leader has out to one follower on its replication stream,
 /// waiting for their replies. One: the entries submitted while a request is out then go in the
 /// next one together; deeper pipelines split them into more, smaller requests, which cost more
-/// fsyncs and CPU per write on this kind of machine (measured in bench/README.md).
+/// fsyncs and CPU per write on this kind of machine (measured in bench/README.md). A follower
+/// serves a stream's requests one at a time, so more would only queue there.
 pub const APPEND_STREAM_IN_FLIGHT_MAX: usize = 1;
 
 /// Bytes of snapshot data in one streamed chunk. A snapshot of any size is sent as a sequence

@@ -6,7 +6,7 @@
 //! advance) and expects the replies back in the same order. The default sends each request
 //! as a unary RPC: a new QUIC stream, and a new task on the follower, per request. Here a
 //! writer task sends the session's requests on one stream, and the returned stream reads the
-//! replies from it; the follower hands the requests to its own `Raft::stream_append`.
+//! replies from it; the follower hands the requests to its Raft one at a time (`server`).
 //!
 //! How many requests may wait for a reply at once is the caller's `depth`; the node uses
 //! `APPEND_STREAM_IN_FLIGHT_MAX` (one). The writer takes the next request from openraft only

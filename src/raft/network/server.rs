@@ -16,7 +16,9 @@ use iroh::protocol::{AcceptError, ProtocolHandler};
 use irpc::channel::{mpsc, oneshot};
 use irpc::{RpcMessage, WithChannels};
 use openraft::error::RaftError;
-use openraft::raft::SnapshotResponse;
+use openraft::raft::{
+    AppendEntriesResponse, SnapshotResponse, StreamAppendError, StreamAppendResult,
+};
 
 use super::protocol::{
     AppendStreamOpen, CLOSE_CODE_MALFORMED, CLOSE_CODE_REFUSED, RaftRpcMessage, RaftRpcProtocol,
@@ -27,7 +29,7 @@ use crate::api::{
     KeyValueStoreError, ReadRequest, ReadResult, ScanRequest, ScanResult, WriteRequest, WriteResult,
 };
 use crate::limits::SNAPSHOT_TIMEOUT_MS_MAX;
-use crate::raft::{AspenTypeConfig, SharedRaft, Snapshot};
+use crate::raft::{AspenTypeConfig, LogId, SharedRaft, Snapshot};
 
 /// Decides whether an endpoint may call Raft RPC on this node (members and learners of the
 /// cluster only). Consulted when a connection arrives and again before every request, so a
@@ -155,34 +157,40 @@ impl RaftRpcServer {
         }
     }
 
-    /// Hands a leader's requests to Raft's `stream_append` and sends each reply back
-    /// as it comes, in order. Ends after an error reply (openraft ends the session on one), when
-    /// the leader finishes its side, or when the stream breaks. The instance is the one running
+    /// Hands a leader's requests to Raft one at a time and sends each reply back before it
+    /// reads the next. Ends after an error reply (the leader's session ends on one), when the
+    /// leader finishes its side, or when the stream breaks. The instance is the one running
     /// when the stream opened: if it is replaced meanwhile, its replies fail as `Fatal` and the
     /// leader opens a new stream to the new instance.
+    ///
+    /// One at a time rather than through openraft's `stream_append`, which pipelines through a
+    /// task of its own: Aspen's leader keeps one request in flight per stream (replication) or
+    /// sends one and waits (heartbeats), so that task was one more thread hop per request and
+    /// never overlapped anything.
     async fn on_append_stream(&self, peer: EndpointId, message: Message<AppendStreamOpen>) {
-        let WithChannels { tx, rx, .. } = message;
+        let WithChannels { tx, mut rx, .. } = message;
         let Some(raft) = self.raft.get() else {
             send_stream_reply(peer, &tx, Err(RemoteRaftError::Restarting)).await;
             return;
         };
-        let requests = futures::stream::unfold(rx, move |mut rx| async move {
-            match rx.recv().await {
-                Ok(Some(request)) => Some((request, rx)),
-                Ok(None) => None,
+        loop {
+            let request = match rx.recv().await {
+                Ok(Some(request)) => request,
+                Ok(None) => return,
                 Err(error) => {
                     let error = format!("{error:#}");
                     tracing::debug!(%peer, %error, "append stream from peer broke");
-                    None
+                    return;
                 }
-            }
-        });
-        let replies = raft.stream_append(requests);
-        futures::pin_mut!(replies);
-        while let Some(reply) = futures::StreamExt::next(&mut replies).await {
-            let reply = reply.map_err(|fatal| RemoteRaftError::Raft(RaftError::Fatal(fatal)));
-            let last = !matches!(reply, Ok(Ok(_)));
-            if !send_stream_reply(peer, &tx, reply).await || last {
+            };
+            let prev = request.prev_log_id;
+            let last = request.entries.last().map(|entry| entry.log_id).or(prev);
+            let reply = match raft.append_entries(request).await {
+                Ok(response) => stream_result(response, prev, last),
+                Err(error) => Err(RemoteRaftError::Raft(error)),
+            };
+            let last_reply = !matches!(reply, Ok(Ok(_)));
+            if !send_stream_reply(peer, &tx, reply).await || last_reply {
                 return;
             }
         }
@@ -257,6 +265,28 @@ async fn reply<T: RpcMessage>(peer: EndpointId, what: &str, tx: oneshot::Sender<
     }
 }
 
+/// A one-request answer in an append stream's terms. openraft's unary answer says only
+/// "success", and a success matches everything the request carried: its last entry, or its
+/// `prev_log_id` when it carried none (what openraft's own sequential `stream_append` does).
+fn stream_result(
+    response: AppendEntriesResponse<AspenTypeConfig>,
+    prev: Option<LogId>,
+    last: Option<LogId>,
+) -> RemoteRaftResult<StreamAppendResult<AspenTypeConfig>> {
+    match response {
+        AppendEntriesResponse::Success => Ok(Ok(last)),
+        AppendEntriesResponse::PartialSuccess(matching) => Ok(Ok(matching)),
+        AppendEntriesResponse::HigherVote(vote) => Ok(Err(StreamAppendError::HigherVote(vote))),
+        AppendEntriesResponse::Conflict => match prev {
+            Some(prev) => Ok(Err(StreamAppendError::Conflict(prev))),
+            // An empty prev_log_id matches every log; openraft never answers it with a conflict.
+            None => Err(RemoteRaftError::Refused {
+                reason: "a conflict at the start of the log".into(),
+            }),
+        },
+    }
+}
+
 /// Sends one reply of an append stream; false when the leader is gone.
 async fn send_stream_reply<T: RpcMessage>(
     peer: EndpointId,
@@ -301,5 +331,38 @@ impl ProtocolHandler for RaftRpcServer {
             tokio::spawn(self.clone().on_message(peer, message));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::Vote;
+
+    fn log_id(index: u64) -> LogId {
+        LogId::new(1.into(), index)
+    }
+
+    #[test]
+    fn a_unary_answer_becomes_the_stream_answer_openraft_expects() {
+        let (prev, last) = (Some(log_id(3)), Some(log_id(5)));
+        assert_eq!(stream_result(AppendEntriesResponse::Success, prev, last), Ok(Ok(last)));
+        let partial = AppendEntriesResponse::PartialSuccess(Some(log_id(4)));
+        assert_eq!(stream_result(partial, prev, last), Ok(Ok(Some(log_id(4)))));
+        assert_eq!(
+            stream_result(AppendEntriesResponse::Conflict, prev, last),
+            Ok(Err(StreamAppendError::Conflict(log_id(3))))
+        );
+        let higher = Vote::new_committed(2, 2);
+        assert_eq!(
+            stream_result(AppendEntriesResponse::HigherVote(higher), prev, last),
+            Ok(Err(StreamAppendError::HigherVote(higher)))
+        );
+    }
+
+    #[test]
+    fn a_conflict_without_a_previous_entry_is_an_error_not_a_panic() {
+        let result = stream_result(AppendEntriesResponse::Conflict, None, None);
+        assert!(matches!(result, Err(RemoteRaftError::Refused { .. })), "{result:?}");
     }
 }

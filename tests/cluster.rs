@@ -137,8 +137,7 @@ async fn a_survivor_with_the_longer_log_campaigns_when_a_stale_one_asks() {
     // Node 52 misses a write that nodes 51 and 53 commit.
     nodes.remove(1).shutdown().await.unwrap();
     let missed = set(&nodes[0], "missed-by-52", "1").await.expect("a quorum of 51 and 53");
-    let raft_53 = nodes[1].raft_actor.current_raft().unwrap();
-    raft_53.runtime_config().elect(false);
+    nodes[1].raft_actor.set_elections(false);
 
     // The leader goes; node 52 comes back with its shorter log and starts elections.
     nodes.remove(0).shutdown().await.unwrap();

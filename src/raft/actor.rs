@@ -15,6 +15,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorMessage;
 
 use super::control::{self, MemberResolver};
+use super::election::{self, ElectionWindow};
 use super::network::IrpcRaftNetworkFactory;
 use super::{AspenRaft, RaftMetrics, SharedRaft};
 use crate::api::{
@@ -66,6 +67,17 @@ pub struct RaftActorState {
     resolver: MemberResolver,
     shared: SharedRaft,
     raft: AspenRaft,
+    /// The instance's election timer; dropping the state (also when the actor crashed) stops it.
+    _election_timer: AbortOnDrop,
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The RaftActor.
@@ -114,8 +126,15 @@ impl Actor for RaftActor {
         )
         .await?;
         args.shared.set(raft.clone(), args.store.reader());
+        let window = ElectionWindow::of(&args.raft_config);
+        let timer = tokio::spawn(election::run(raft.clone(), args.shared.clone(), window));
         tracing::info!(node_id = args.node_id, "Raft instance started");
-        Ok(RaftActorState { resolver: args.resolver, shared: args.shared, raft })
+        Ok(RaftActorState {
+            resolver: args.resolver,
+            shared: args.shared,
+            raft,
+            _election_timer: AbortOnDrop(timer),
+        })
     }
 
     async fn post_stop(

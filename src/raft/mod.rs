@@ -9,6 +9,8 @@
 //!   caller's task (many writes in flight, batched by openraft) and forwards to the leader when
 //!   this node is not the leader.
 //! - [`network`]: Raft RPC and forwarding as an irpc service on the node's iroh endpoint.
+//! - `election`: the follower's election timer, drawn again at every term (openraft's own
+//!   timer is off; see the module for why).
 //!
 //! Caveats:
 //! - Control-plane calls are not forwarded: on a follower they answer `NotLeader` with the
@@ -22,6 +24,7 @@ mod actor;
 mod client;
 pub mod control;
 mod counters;
+mod election;
 mod errors;
 mod local;
 pub mod network;
@@ -32,6 +35,7 @@ pub use actor::{RaftActor, RaftActorArgs, RaftActorMessage};
 pub use client::{KvClient, RaftActorHandle, RaftControlClient};
 pub use control::MemberResolver;
 pub use counters::{DataPathCounters, DataPathCounts};
+pub use election::{ElectionWindow, LeaderContact};
 pub use local::LocalKv;
 pub use shared::SharedRaft;
 pub use types::{

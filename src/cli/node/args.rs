@@ -69,8 +69,8 @@ pub struct NodeArgs {
     #[arg(long, env = "ASPEN_HEARTBEAT_INTERVAL_MS", value_name = "MS")]
     pub heartbeat_interval_ms: Option<u64>,
     /// Smallest Raft election timeout in milliseconds: a follower that hears from no leader
-    /// for a random time between this and --election-timeout-max-ms starts an election
-    /// (default: 1500).
+    /// for a random time between this and --election-timeout-max-ms (drawn again at every
+    /// term) starts an election (default: 1500).
     #[arg(long, env = "ASPEN_ELECTION_TIMEOUT_MIN_MS", value_name = "MS")]
     pub election_timeout_min_ms: Option<u64>,
     /// Largest Raft election timeout in milliseconds (default: 3000). Half of it is the leader

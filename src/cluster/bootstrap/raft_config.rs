@@ -20,6 +20,9 @@ use crate::limits::{APPEND_ENTRIES_ENTRIES_MAX, SNAPSHOT_TIMEOUT_MS_MAX};
 /// the node's smallest (at least one heartbeat interval and a millisecond): elections then
 /// start between `max / 2 + that` and `max`, inside the node's range. When the halves do not
 /// fit above the heartbeat interval, openraft gets the node's values unchanged (slower).
+///
+/// openraft's own timer is off: Aspen's (`raft::election`) draws from that same window,
+/// `ElectionWindow::of`, but again at every term. openraft keeps the lease.
 pub(crate) fn openraft_election_timeouts(
     heartbeat_ms: u64,
     min_ms: u64,
@@ -59,6 +62,9 @@ pub(super) fn raft_config(
         max_in_snapshot_log_to_keep: config.logs_kept_after_snapshot,
         install_snapshot_timeout: SNAPSHOT_TIMEOUT_MS_MAX,
         enable_pre_vote: Some(true),
+        // Aspen's own election timer (`raft::election`) starts elections: openraft's draws a
+        // node's timeout again only when that node campaigns.
+        enable_elect: false,
         ..Default::default()
     };
     let validated = raft_config.validate().map_err(|e| {

@@ -68,6 +68,15 @@ impl RaftActorHandle {
         }
     }
 
+    /// Whether this node starts elections on its own when it hears from no leader (on by
+    /// default). Off, it still votes, and still campaigns when a node with a shorter log asks
+    /// it for a pre-vote. Nothing to do for the deterministic backend.
+    pub fn set_elections(&self, enabled: bool) {
+        if let Backend::Raft { local, .. } = &self.backend {
+            local.shared.set_elections(enabled);
+        }
+    }
+
     /// The reader of the running instance's state machine (`None` for the deterministic
     /// backend, while the RaftActor restarts, or after shutdown).
     pub fn state_reader(&self) -> Option<StateReader> {

@@ -112,6 +112,9 @@ impl RaftRpcServer {
                     Some(raft) => raft.append_entries(inner).await.map_err(RemoteRaftError::Raft),
                     None => Err(RemoteRaftError::Restarting),
                 };
+                if matches!(&result, Ok(response) if from_the_leader(response)) {
+                    self.raft.contact().heard();
+                }
                 reply(peer, "append entries", tx, result).await;
             }
             RaftRpcMessage::AppendStream(message) => self.on_append_stream(peer, message).await,
@@ -121,6 +124,10 @@ impl RaftRpcServer {
                     Some(raft) => raft.vote(inner).await.map_err(RemoteRaftError::Raft),
                     None => Err(RemoteRaftError::Restarting),
                 };
+                // Granting a vote restarts the election timeout, as in Raft.
+                if matches!(&result, Ok(response) if response.vote_granted) {
+                    self.raft.contact().heard();
+                }
                 reply(peer, "vote", tx, result).await;
             }
             RaftRpcMessage::PreVote(message) => {
@@ -186,7 +193,12 @@ impl RaftRpcServer {
             let prev = request.prev_log_id;
             let last = request.entries.last().map(|entry| entry.log_id).or(prev);
             let reply = match raft.append_entries(request).await {
-                Ok(response) => stream_result(response, prev, last),
+                Ok(response) => {
+                    if from_the_leader(&response) {
+                        self.raft.contact().heard();
+                    }
+                    stream_result(response, prev, last)
+                }
                 Err(error) => Err(RemoteRaftError::Raft(error)),
             };
             let last_reply = !matches!(reply, Ok(Ok(_)));
@@ -263,6 +275,13 @@ async fn reply<T: RpcMessage>(peer: EndpointId, what: &str, tx: oneshot::Sender<
     if let Err(error) = tx.send(value).await {
         tracing::debug!(%peer, what, error = %format!("{error:#}"), "Raft RPC reply not delivered");
     }
+}
+
+/// Whether an AppendEntries answered so came from this node's leader: every answer but "your
+/// vote is stale" (a conflict too: the leader is alive, only the logs differ). Such a request
+/// restarts the election timeout (`raft::election`).
+fn from_the_leader(response: &AppendEntriesResponse<AspenTypeConfig>) -> bool {
+    !matches!(response, AppendEntriesResponse::HigherVote(_))
 }
 
 /// A one-request answer in an append stream's terms. openraft's unary answer says only

@@ -24,9 +24,10 @@
 //! - Over HTTP/1.1 a connection shared by several clients is a queue (hyper answers pipelined
 //!   requests one after another anyway, so the benchmark does not pipeline): in-flight requests
 //!   are at most the number of connections.
-//! - Requests block the calling thread. Over HTTP/2 the socket is driven by the benchmark's own
-//!   small tokio runtime (see `http2`); calling a connection from inside another tokio runtime
-//!   is a bug and panics.
+//! - Requests block the calling thread, except [`Connection::execute_async`] over HTTP/2, which
+//!   runs inside [`run_http2`]. Over HTTP/2 the socket is driven by the benchmark's own small
+//!   tokio runtime (see `http2`); a blocking call from inside a tokio runtime is a bug and
+//!   panics.
 //! - Answers are read in full but not decoded: checking values is the lab's job, not the
 //!   benchmark's.
 
@@ -157,6 +158,40 @@ fn read_body(key: &str, consistency: Consistency) -> Vec<u8> {
     body
 }
 
+/// The `POST /write` body of `Set { key, value }`.
+fn write_body(key: &str, value: &str) -> Vec<u8> {
+    let body = WriteBody { command: SetCommand::Set { key, value } };
+    serde_json::to_vec(&body).expect("a write serializes")
+}
+
+/// One operation of a benchmark run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op<'a> {
+    /// `POST /write` of `Set { key, value }`.
+    Put {
+        /// The key.
+        key: String,
+        /// The value, shared by every operation of a run.
+        value: &'a str,
+    },
+    /// `POST /read` of `key`.
+    Get {
+        /// The key.
+        key: String,
+        /// How the node must read it.
+        consistency: Consistency,
+    },
+}
+
+/// Runs `future` on the HTTP/2 client runtime, blocking the calling thread (which must not be
+/// inside a tokio runtime): connections made from it send from the future's tasks.
+pub fn run_http2<F: std::future::Future>(future: F) -> Result<F::Output, ClientError> {
+    http2::run(future).map_err(|reason| ClientError::Unreachable {
+        url: String::new(),
+        reason: format!("the HTTP/2 client runtime did not start: {reason}"),
+    })
+}
+
 /// What carries a connection's requests.
 #[derive(Debug, Clone)]
 enum Transport {
@@ -217,9 +252,7 @@ impl Connection {
 
     /// `POST /write` of `Set { key, value }`; `Ok` once the node acknowledged it.
     pub fn put(&self, key: &str, value: &str) -> Result<(), ClientError> {
-        let body = WriteBody { command: SetCommand::Set { key, value } };
-        let body = serde_json::to_vec(&body).expect("a write serializes");
-        self.post(&self.write_url, body).map(drop)
+        self.post(&self.write_url, write_body(key, value)).map(drop)
     }
 
     /// `POST /read` of `key` with `consistency`; `Ok` once the node answered its value.
@@ -242,6 +275,30 @@ impl Connection {
         let url = format!("{}{path}", self.base);
         let text = self.post(&url, serde_json::to_vec(body).expect("JSON serializes"))?;
         decode(&url, &text)
+    }
+
+    /// Runs `op`, blocking the calling thread.
+    pub fn execute(&self, op: &Op<'_>) -> Result<(), ClientError> {
+        match op {
+            Op::Put { key, value } => self.put(key, value),
+            Op::Get { key, consistency } => self.get(key, *consistency),
+        }
+    }
+
+    /// Runs `op` from a future of [`run_http2`]; only an HTTP/2 connection can (an HTTP/1.1
+    /// one answers [`ClientError::BadEndpoint`]).
+    pub async fn execute_async(&self, op: &Op<'_>) -> Result<(), ClientError> {
+        let Transport::Http2(channel) = &self.transport else {
+            return Err(ClientError::BadEndpoint {
+                endpoint: self.base.clone(),
+                reason: "only an HTTP/2 connection runs requests from a future".into(),
+            });
+        };
+        let (url, body) = match op {
+            Op::Put { key, value } => (&self.write_url, write_body(key, value)),
+            Op::Get { key, consistency } => (&self.read_url, read_body(key, *consistency)),
+        };
+        finish(url, channel.post_json_async(url, body).await).map(drop)
     }
 
     fn post(&self, url: &str, body: Vec<u8>) -> Result<String, ClientError> {

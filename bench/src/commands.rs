@@ -21,7 +21,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::args::{TestCommand, TestFlags};
-use crate::client::{ClientError, Connection, Consistency};
+use crate::client::{Connection, Consistency, Op};
 use crate::cluster::{Targets, wait_until_applied};
 use crate::cpu::{own_cpu_seconds, processes_cpu_seconds};
 use crate::failover::run_failover;
@@ -69,7 +69,7 @@ fn run_put(flags: &TestFlags) -> Result<(), String> {
     let setup = Setup::new(flags, 1)?;
     let value = value(flags.val_size);
     let outcome =
-        setup.measure(|connection, index| connection.put(&key(index, flags.key_size), &value))?;
+        setup.measure(|index| Op::Put { key: key(index, flags.key_size), value: &value })?;
     setup.finish("put", None, outcome, |floor| floor.write_ms())
 }
 
@@ -79,9 +79,8 @@ fn run_get(flags: &TestFlags, consistency: Consistency, key_space: u64) -> Resul
     if consistency == Consistency::Serializable {
         setup.wait_until_applied()?;
     }
-    let outcome = setup.measure(|connection, index| {
-        connection.get(&key(index % key_space, flags.key_size), consistency)
-    })?;
+    let outcome = setup
+        .measure(|index| Op::Get { key: key(index % key_space, flags.key_size), consistency })?;
     setup.finish("get", Some(consistency.name()), outcome, |floor| floor.read_ms())
 }
 
@@ -89,12 +88,12 @@ fn run_mixed(flags: &TestFlags, key_space: u64, write_percent: u8) -> Result<(),
     let setup = Setup::new(flags, 1)?;
     setup.preload(key_space)?;
     let value = value(flags.val_size);
-    let outcome = setup.measure(|connection, index| {
+    let outcome = setup.measure(|index| {
         let key = key(index % key_space, flags.key_size);
         if index % 100 < u64::from(write_percent) {
-            connection.put(&key, &value)
+            Op::Put { key, value: &value }
         } else {
-            connection.get(&key, Consistency::Linearizable)
+            Op::Get { key, consistency: Consistency::Linearizable }
         }
     })?;
     setup.finish("mixed", None, outcome, |floor| floor.write_ms())
@@ -206,10 +205,9 @@ impl<'a> Setup<'a> {
         let plan = Plan { total: key_space, ..self.plan.clone() };
         let value = value(self.flags.val_size);
         let key_bytes = self.flags.key_size;
-        let outcome = workload::run(&plan, |connection: &Connection, index| {
-            connection.put(&key(index, key_bytes), &value)
-        })
-        .map_err(|e| e.to_string())?;
+        let outcome =
+            workload::run(&plan, |index| Op::Put { key: key(index, key_bytes), value: &value })
+                .map_err(|e| e.to_string())?;
         if outcome.errors > 0 || outcome.ops() < key_space {
             return Err(format!(
                 "writing the {key_space} keys to read failed ({} errors, {} written): {}",
@@ -241,9 +239,9 @@ impl<'a> Setup<'a> {
         Ok(())
     }
 
-    fn measure<F>(&self, op: F) -> Result<Measured, String>
+    fn measure<'v, F>(&self, op: F) -> Result<Measured, String>
     where
-        F: Fn(&Connection, u64) -> Result<(), ClientError> + Sync,
+        F: Fn(u64) -> Op<'v> + Sync,
     {
         let plan = &self.plan;
         eprintln!(

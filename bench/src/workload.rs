@@ -1,13 +1,15 @@
 //! Closed-loop clients over a fixed set of persistent connections, as etcd's benchmark tool
 //! runs them.
 //!
-//! A run has `clients` OS threads and `conns` [`Connection`]s; client `c` uses connection
+//! A run has `clients` clients and `conns` [`Connection`]s; client `c` uses connection
 //! `c % conns`, and connection `j` goes to endpoint `j % endpoints` (etcd's round-robin). Each
 //! client takes the next operation index from a shared counter, times the request from just
 //! before it waits for its connection to just after the answer, and records the latency.
 //!
-//! Over HTTP/2 (the default) the clients sharing a connection send on it at the same time, as
-//! etcd's clients share a gRPC connection: up to `clients` requests are in flight. Over
+//! Over HTTP/2 (the default) the clients are futures on the benchmark's HTTP/2 runtime (as
+//! etcd's benchmark runs its clients as goroutines) and those sharing a connection send on it
+//! at the same time, as etcd's clients share a gRPC connection: up to `clients` requests are in
+//! flight. Over HTTP/1.1 each client is an OS thread that blocks on its request. Over
 //! HTTP/1.1 a connection carries one request at a time, so clients sharing one take turns in
 //! arrival order (a ticket queue), not in whatever order a mutex happens to wake them: a plain
 //! mutex lets the client that just finished take the connection again at once, which starves
@@ -24,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::client::{ClientError, Connection, HttpVersion};
+use crate::client::{ClientError, Connection, HttpVersion, Op, run_http2};
 use crate::limits::ERROR_SAMPLES_MAX;
 use crate::stats::nanos;
 
@@ -33,7 +35,7 @@ use crate::stats::nanos;
 pub struct Plan {
     /// Node HTTP addresses; connections are spread over them round-robin.
     pub endpoints: Vec<String>,
-    /// Client threads.
+    /// Clients (OS threads over HTTP/1.1, futures over HTTP/2).
     pub clients: usize,
     /// Connections (at most `clients`: more would stay idle).
     pub conns: usize,
@@ -85,11 +87,11 @@ pub fn note_error(samples: &mut Vec<String>, message: String) {
     }
 }
 
-/// Runs `op(connection, index)` for indexes `0..plan.total` over the plan's clients and
+/// Runs operation `op(index)` for indexes `0..plan.total` over the plan's clients and
 /// connections.
-pub fn run<F>(plan: &Plan, op: F) -> Result<Outcome, ClientError>
+pub fn run<'v, F>(plan: &Plan, op: F) -> Result<Outcome, ClientError>
 where
-    F: Fn(&Connection, u64) -> Result<(), ClientError> + Sync,
+    F: Fn(u64) -> Op<'v> + Sync,
 {
     let conns = plan.conns.clamp(1, plan.clients.max(1));
     let connections = (0..conns)
@@ -102,6 +104,19 @@ where
     let started = Instant::now();
     let deadline = started + plan.duration_max;
     let mut outcome = Outcome::default();
+    if plan.http == HttpVersion::Http2 {
+        let clients = (0..plan.clients.max(1)).map(|client| {
+            let connection = &connections[client % conns].connection;
+            client_future(connection, &next, plan.total, deadline, &op)
+        });
+        for client in run_http2(futures::future::join_all(clients))? {
+            outcome.merge(client);
+        }
+        outcome.elapsed = started.elapsed();
+        outcome.timed_out = next.load(Ordering::SeqCst) < plan.total;
+        return Ok(outcome);
+    }
+    let op = |connection: &Connection, index| connection.execute(&op(index));
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..plan.clients.max(1))
             .map(|client| {
@@ -143,6 +158,42 @@ where
         }
         let result = connection.with(|connection| op(connection, index));
         match result {
+            Ok(()) => outcome.latencies_ns.push(nanos(begin.elapsed())),
+            Err(error) => {
+                outcome.errors += 1;
+                note_error(&mut outcome.error_samples, error.to_string());
+            }
+        }
+    }
+    outcome
+}
+
+/// One client over HTTP/2, as a future: the clients of a run are futures of one task on the
+/// benchmark's HTTP/2 runtime, so an answer wakes no thread of its own (with a thread per
+/// client, the wake-ups cost the benchmark about 40 µs of CPU per operation, CPU the nodes
+/// on the same 2 cores then lacked). Takes operation indexes until `total` or `deadline`.
+async fn client_future<'v, F>(
+    connection: &Connection,
+    next: &AtomicU64,
+    total: u64,
+    deadline: Instant,
+    op: &F,
+) -> Outcome
+where
+    F: Fn(u64) -> Op<'v>,
+{
+    let mut outcome = Outcome::default();
+    // Bounded by `total` (each turn consumes an index) and by `deadline`.
+    loop {
+        let begin = Instant::now();
+        if begin >= deadline {
+            break;
+        }
+        let index = next.fetch_add(1, Ordering::SeqCst);
+        if index >= total {
+            break;
+        }
+        match connection.execute_async(&op(index)).await {
             Ok(()) => outcome.latencies_ns.push(nanos(begin.elapsed())),
             Err(error) => {
                 outcome.errors += 1;
@@ -272,8 +323,7 @@ mod tests {
                 request_timeout: Duration::from_secs(2),
                 duration_max: Duration::from_secs(20),
             };
-            let outcome =
-                run(&plan, |connection, index| connection.put(&key(index, 8), "v")).unwrap();
+            let outcome = run(&plan, |index| Op::Put { key: key(index, 8), value: "v" }).unwrap();
             assert_eq!((outcome.ops(), outcome.errors), (0, 40), "{http:?}");
             assert_eq!(outcome.error_samples.len(), 1, "{http:?}: {:?}", outcome.error_samples);
             assert!(!outcome.timed_out);
@@ -294,7 +344,7 @@ mod tests {
             request_timeout: Duration::from_secs(20),
             duration_max: Duration::from_secs(30),
         };
-        let outcome = run(&plan, |connection, index| connection.put(&key(index, 8), "v")).unwrap();
+        let outcome = run(&plan, |index| Op::Put { key: key(index, 8), value: "v" }).unwrap();
         assert_eq!((outcome.ops(), outcome.errors), (8, 0), "{:?}", outcome.error_samples);
         assert_eq!(server.connections(), 1);
     }

@@ -1,13 +1,14 @@
 //! HTTP/2 over cleartext with prior knowledge (h2c) on hyper: one TCP connection per
 //! [`Channel`], shared by every thread that sends on it, its requests multiplexed.
 //!
-//! The benchmark's clients are OS threads that block on their request (see `workload`), but an
-//! HTTP/2 connection has to be read and written while several of them wait. So the sockets are
-//! driven by a small tokio runtime that the benchmark builds on first use and keeps for the
-//! life of the process (`HTTP2_RUNTIME_THREADS` workers): hyper's connection task runs there,
-//! and a client thread runs its own request with `Handle::block_on`, which sends it on a clone
-//! of the connection's `SendRequest` and parks the thread until the answer, or the request
-//! timeout, arrives.
+//! An HTTP/2 connection has to be read and written while several requests wait on it, so its
+//! socket is driven by a tokio task. Blocking callers (the failover writers, the cluster
+//! probes) use a small runtime that the benchmark builds on first use and keeps for the life
+//! of the process (`HTTP2_RUNTIME_THREADS` workers): a caller runs its request with
+//! `Handle::block_on`, which sends it on a clone of the connection's `SendRequest` and parks the
+//! thread until the answer, or the request timeout, arrives. The clients of a measured run are
+//! futures instead, all on one thread with the connections they use ([`run`]): an answer then
+//! wakes no thread of its own.
 //!
 //! The connection is opened by the first request (the connect and the handshake count against
 //! that request's timeout), and opened again by the first request after it closed: the node
@@ -87,16 +88,29 @@ impl Channel {
         self.send(request.body(Full::new(Bytes::from(body))))
     }
 
-    /// Sends `request` and waits for the whole answer, for at most the timeout.
+    /// `POST url` with a JSON body, from a future of [`run`].
+    pub(super) async fn post_json_async(&self, url: &str, body: Vec<u8>) -> Result<Answer, String> {
+        let request = Request::post(url).header(CONTENT_TYPE, "application/json");
+        self.send_async(request.body(Full::new(Bytes::from(body)))).await
+    }
+
+    /// Sends `request` and waits for the whole answer, for at most the timeout, blocking the
+    /// calling thread.
     fn send(
+        &self,
+        request: Result<Request<Full<Bytes>>, hyper::http::Error>,
+    ) -> Result<Answer, String> {
+        self.runtime.block_on(self.send_async(request))
+    }
+
+    async fn send_async(
         &self,
         request: Result<Request<Full<Bytes>>, hyper::http::Error>,
     ) -> Result<Answer, String> {
         let request = request.map_err(|e| format!("bad request: {e}"))?;
         let timeout = self.timeout;
-        let answer = self
-            .runtime
-            .block_on(async { tokio::time::timeout(timeout, self.exchange(request)).await })
+        let answer = tokio::time::timeout(timeout, self.exchange(request))
+            .await
             .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))??;
         let (status, body) = answer;
         let text =
@@ -158,12 +172,27 @@ impl Channel {
             .await
             .map_err(|e| format!("HTTP/2 handshake: {}", describe(&e)))?;
         // Runs until the node closes the connection or the last sender is dropped; an error
-        // reaches the requests in flight through their own futures.
-        self.runtime.spawn(async move {
+        // reaches the requests in flight through their own futures. Spawned on the runtime
+        // this request runs on: the shared one for a blocking request, a run's own for the
+        // clients of a run (see [`run`]).
+        tokio::spawn(async move {
             let _ = connection.await;
         });
         Ok(sender)
     }
+}
+
+/// Runs `future` to completion on a single-threaded runtime of its own, on the calling thread
+/// (which must not be inside a runtime): the closed-loop clients of a run over HTTP/2 are
+/// futures of one such call (`workload`), and the connections they open run their tasks on
+/// that same thread, so an answer wakes no other thread. The connections end with the call.
+pub(super) fn run<F: std::future::Future>(future: F) -> Result<F::Output, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(runtime.block_on(future))
 }
 
 /// The benchmark's HTTP/2 runtime, built on first use.

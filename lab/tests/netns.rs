@@ -418,7 +418,9 @@ fn the_set_of_a_killed_run_is_removed_by_the_next_cleanup_and_not_before() {
     holder.child.kill().expect("kill the run");
     holder.child.wait().expect("reap it");
     let removed = cleanup_stale().expect("cleanup");
-    assert!(removed.contains(&id), "{removed:?}");
+    // Every lab run cleans up stale sets when it starts, so a run of another test in the same
+    // moment may have removed this one first: then it is gone, not in our list.
+    assert!(removed.contains(&id) || !leftovers(&id), "{removed:?}");
     wait_gone(&id);
     wait_until("the killed run's node process gone", || !alive(node_pid));
 }

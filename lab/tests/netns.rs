@@ -417,10 +417,13 @@ fn the_set_of_a_killed_run_is_removed_by_the_next_cleanup_and_not_before() {
 
     holder.child.kill().expect("kill the run");
     holder.child.wait().expect("reap it");
-    let removed = cleanup_stale().expect("cleanup");
     // Every lab run cleans up stale sets when it starts, so a run of another test in the same
-    // moment may have removed this one first: then it is gone, not in our list.
-    assert!(removed.contains(&id) || !leftovers(&id), "{removed:?}");
+    // moment may be removing this one already: then it is not in our list, but it goes all
+    // the same (and `wait_gone` fails the test if it does not).
+    let removed = cleanup_stale().expect("cleanup");
+    if !removed.contains(&id) {
+        eprintln!("run {id} was not in this cleanup's list {removed:?}: another run's cleanup");
+    }
     wait_gone(&id);
     wait_until("the killed run's node process gone", || !alive(node_pid));
 }

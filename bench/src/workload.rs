@@ -71,6 +71,17 @@ impl Outcome {
         self.latencies_ns.len() as u64
     }
 
+    /// Records one operation that began at `begin`: its latency, or its error.
+    fn record(&mut self, begin: Instant, result: Result<(), ClientError>) {
+        match result {
+            Ok(()) => self.latencies_ns.push(nanos(begin.elapsed())),
+            Err(error) => {
+                self.errors += 1;
+                note_error(&mut self.error_samples, error.to_string());
+            }
+        }
+    }
+
     fn merge(&mut self, other: Outcome) {
         self.latencies_ns.extend(other.latencies_ns);
         self.errors += other.errors;
@@ -112,23 +123,21 @@ where
         for client in run_http2(futures::future::join_all(clients))? {
             outcome.merge(client);
         }
-        outcome.elapsed = started.elapsed();
-        outcome.timed_out = next.load(Ordering::SeqCst) < plan.total;
-        return Ok(outcome);
+    } else {
+        let op = |connection: &Connection, index| connection.execute(&op(index));
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..plan.clients.max(1))
+                .map(|client| {
+                    let connection = &connections[client % conns];
+                    let (next, op) = (&next, &op);
+                    scope.spawn(move || client_loop(connection, next, plan.total, deadline, op))
+                })
+                .collect();
+            for handle in handles {
+                outcome.merge(handle.join().expect("a client thread panicked"));
+            }
+        });
     }
-    let op = |connection: &Connection, index| connection.execute(&op(index));
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..plan.clients.max(1))
-            .map(|client| {
-                let connection = &connections[client % conns];
-                let (next, op) = (&next, &op);
-                scope.spawn(move || client_loop(connection, next, plan.total, deadline, op))
-            })
-            .collect();
-        for handle in handles {
-            outcome.merge(handle.join().expect("a client thread panicked"));
-        }
-    });
     outcome.elapsed = started.elapsed();
     outcome.timed_out = next.load(Ordering::SeqCst) < plan.total;
     Ok(outcome)
@@ -146,26 +155,21 @@ where
     F: Fn(&Connection, u64) -> Result<(), ClientError>,
 {
     let mut outcome = Outcome::default();
-    // Bounded by `total` (each turn consumes an index) and by `deadline`.
-    loop {
-        let begin = Instant::now();
-        if begin >= deadline {
-            break;
-        }
-        let index = next.fetch_add(1, Ordering::SeqCst);
-        if index >= total {
-            break;
-        }
-        let result = connection.with(|connection| op(connection, index));
-        match result {
-            Ok(()) => outcome.latencies_ns.push(nanos(begin.elapsed())),
-            Err(error) => {
-                outcome.errors += 1;
-                note_error(&mut outcome.error_samples, error.to_string());
-            }
-        }
+    while let Some((index, begin)) = next_turn(next, total, deadline) {
+        outcome.record(begin, connection.with(|connection| op(connection, index)));
     }
     outcome
+}
+
+/// The next operation index and the time its latency counts from, or `None` once `total`
+/// indexes were handed out or `deadline` passed: every client loop is bounded by both.
+fn next_turn(next: &AtomicU64, total: u64, deadline: Instant) -> Option<(u64, Instant)> {
+    let begin = Instant::now();
+    if begin >= deadline {
+        return None;
+    }
+    let index = next.fetch_add(1, Ordering::SeqCst);
+    (index < total).then_some((index, begin))
 }
 
 /// One client over HTTP/2, as a future: the clients of a run are futures of one task on the
@@ -183,23 +187,8 @@ where
     F: Fn(u64) -> Op<'v>,
 {
     let mut outcome = Outcome::default();
-    // Bounded by `total` (each turn consumes an index) and by `deadline`.
-    loop {
-        let begin = Instant::now();
-        if begin >= deadline {
-            break;
-        }
-        let index = next.fetch_add(1, Ordering::SeqCst);
-        if index >= total {
-            break;
-        }
-        match connection.execute_async(&op(index)).await {
-            Ok(()) => outcome.latencies_ns.push(nanos(begin.elapsed())),
-            Err(error) => {
-                outcome.errors += 1;
-                note_error(&mut outcome.error_samples, error.to_string());
-            }
-        }
+    while let Some((index, begin)) = next_turn(next, total, deadline) {
+        outcome.record(begin, connection.execute_async(&op(index)).await);
     }
     outcome
 }

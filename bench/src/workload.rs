@@ -111,14 +111,14 @@ where
             Connection::new(endpoint, plan.request_timeout, plan.http).map(Shared::new)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let next = AtomicU64::new(0);
     let started = Instant::now();
-    let deadline = started + plan.duration_max;
+    let turns =
+        Turns { next: AtomicU64::new(0), total: plan.total, deadline: started + plan.duration_max };
     let mut outcome = Outcome::default();
     if plan.http == HttpVersion::Http2 {
         let clients = (0..plan.clients.max(1)).map(|client| {
             let connection = &connections[client % conns].connection;
-            client_future(connection, &next, plan.total, deadline, &op)
+            client_future(connection, &turns, &op)
         });
         for client in run_http2(futures::future::join_all(clients))? {
             outcome.merge(client);
@@ -129,8 +129,8 @@ where
             let handles: Vec<_> = (0..plan.clients.max(1))
                 .map(|client| {
                     let connection = &connections[client % conns];
-                    let (next, op) = (&next, &op);
-                    scope.spawn(move || client_loop(connection, next, plan.total, deadline, op))
+                    let (turns, op) = (&turns, &op);
+                    scope.spawn(move || client_loop(connection, turns, op))
                 })
                 .collect();
             for handle in handles {
@@ -139,55 +139,53 @@ where
         });
     }
     outcome.elapsed = started.elapsed();
-    outcome.timed_out = next.load(Ordering::SeqCst) < plan.total;
+    outcome.timed_out = turns.next.load(Ordering::SeqCst) < plan.total;
     Ok(outcome)
 }
 
-/// One client: takes operation indexes until `total` or `deadline`.
-fn client_loop<F>(
-    connection: &Shared,
-    next: &AtomicU64,
-    total: u64,
-    deadline: Instant,
-    op: &F,
-) -> Outcome
+/// One client on its own thread: takes its turns until there are none.
+fn client_loop<F>(connection: &Shared, turns: &Turns, op: &F) -> Outcome
 where
     F: Fn(&Connection, u64) -> Result<(), ClientError>,
 {
     let mut outcome = Outcome::default();
-    while let Some((index, begin)) = next_turn(next, total, deadline) {
+    while let Some((index, begin)) = turns.take() {
         outcome.record(begin, connection.with(|connection| op(connection, index)));
     }
     outcome
 }
 
-/// The next operation index and the time its latency counts from, or `None` once `total`
-/// indexes were handed out or `deadline` passed: every client loop is bounded by both.
-fn next_turn(next: &AtomicU64, total: u64, deadline: Instant) -> Option<(u64, Instant)> {
-    let begin = Instant::now();
-    if begin >= deadline {
-        return None;
+/// A run's operation indexes, handed out one at a time until `total` were or `deadline`
+/// passed: every client loop is bounded by both.
+struct Turns {
+    next: AtomicU64,
+    total: u64,
+    deadline: Instant,
+}
+
+impl Turns {
+    /// The next operation index and the time its latency counts from; `None` when the run is
+    /// over.
+    fn take(&self) -> Option<(u64, Instant)> {
+        let begin = Instant::now();
+        if begin >= self.deadline {
+            return None;
+        }
+        let index = self.next.fetch_add(1, Ordering::SeqCst);
+        (index < self.total).then_some((index, begin))
     }
-    let index = next.fetch_add(1, Ordering::SeqCst);
-    (index < total).then_some((index, begin))
 }
 
 /// One client over HTTP/2, as a future: the clients of a run are futures of one task on the
 /// benchmark's HTTP/2 runtime, so an answer wakes no thread of its own (with a thread per
 /// client, the wake-ups cost the benchmark about 40 µs of CPU per operation, CPU the nodes
-/// on the same 2 cores then lacked). Takes operation indexes until `total` or `deadline`.
-async fn client_future<'v, F>(
-    connection: &Connection,
-    next: &AtomicU64,
-    total: u64,
-    deadline: Instant,
-    op: &F,
-) -> Outcome
+/// on the same 2 cores then lacked). Takes its turns until there are none.
+async fn client_future<'v, F>(connection: &Connection, turns: &Turns, op: &F) -> Outcome
 where
     F: Fn(u64) -> Op<'v>,
 {
     let mut outcome = Outcome::default();
-    while let Some((index, begin)) = next_turn(next, total, deadline) {
+    while let Some((index, begin)) = turns.take() {
         outcome.record(begin, connection.execute_async(&op(index)).await);
     }
     outcome

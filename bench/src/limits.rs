@@ -5,17 +5,19 @@
 //! time. A flag over one of these limits is refused with a message naming the limit, before
 //! anything is sent.
 
-/// Most client threads of one test. Each client is an OS thread doing one request at a time;
-/// beyond a thousand threads a 2-core machine measures its scheduler, not the cluster.
+/// Most clients of one test. Each client does one request at a time (a future over HTTP/2, an
+/// OS thread over HTTP/1.1 and for the failover writers); beyond a thousand a 2-core machine
+/// measures its scheduler, not the cluster.
 pub const CLIENTS_MAX: usize = 1024;
 
 /// Most HTTP connections of one test (one TCP connection each).
 pub const CONNS_MAX: usize = 1024;
 
-/// Worker threads of the tokio runtime that drives every HTTP/2 connection's socket. One is
-/// enough to read and write a thousand connections at the rates a node answers, and each more
-/// would compete with the nodes for the 2 cores the standard suite runs on; the client threads
-/// only wait for their own answers.
+/// Worker threads of the tokio runtime that drives the sockets of the HTTP/2 connections that
+/// blocking callers use (the failover writers, the cluster probes; a measured run drives its
+/// own on its own thread). One is enough to read and write a thousand connections at the rates
+/// a node answers, and each more would compete with the nodes for the 2 cores the standard
+/// suite runs on; the calling threads only wait for their own answers.
 pub const HTTP2_RUNTIME_THREADS: usize = 1;
 
 /// Most endpoints (node HTTP addresses) one test spreads its connections over; the node's own

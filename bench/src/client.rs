@@ -183,11 +183,15 @@ pub enum Op<'a> {
     },
 }
 
-/// Runs `future` on the HTTP/2 client runtime, blocking the calling thread (which must not be
-/// inside a tokio runtime): connections made from it send from the future's tasks.
-pub fn run_http2<F: std::future::Future>(future: F) -> Result<F::Output, ClientError> {
+/// Runs `future` on a single-threaded runtime of its own, blocking the calling thread (which
+/// must not be inside a tokio runtime): the HTTP/2 connections it uses run their tasks there.
+/// `endpoints` names the nodes it was to call, for the error if the runtime cannot start.
+pub fn run_http2<F: std::future::Future>(
+    endpoints: &[String],
+    future: F,
+) -> Result<F::Output, ClientError> {
     http2::run(future).map_err(|reason| ClientError::Unreachable {
-        url: String::new(),
+        url: endpoints.join(", "),
         reason: format!("the HTTP/2 client runtime did not start: {reason}"),
     })
 }

@@ -120,7 +120,7 @@ where
             let connection = &connections[client % conns].connection;
             client_future(connection, &turns, &op)
         });
-        for client in run_http2(futures::future::join_all(clients))? {
+        for client in run_http2(&plan.endpoints, futures::future::join_all(clients))? {
             outcome.merge(client);
         }
     } else {

@@ -66,8 +66,9 @@ impl LeaderContact {
     }
 }
 
-/// The window election timeouts are drawn from, and how often a node with no timeout to keep
-/// (a leader, a learner) looks again.
+/// The window election timeouts are drawn from. Its `min` is also how long the timer waits
+/// after an attempt, and how often a node with nothing to time (a leader, a learner) looks
+/// again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ElectionWindow {
     /// The shortest timeout.

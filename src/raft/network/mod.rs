@@ -26,8 +26,9 @@
 //!
 //! Caveats:
 //! - Votes and pre-votes are one unary request each.
-//! - An open replication stream is not checked against the access policy again after it was
-//!   opened; a leader removed from the cluster stops leading, which ends its streams.
+//! - An open replication or heartbeat stream is not checked against the access policy again
+//!   after it was opened; a leader removed from the cluster stops leading, which ends its
+//!   streams.
 //! - `transfer_leader` is not implemented (openraft's default answers `Unreachable`); followers
 //!   then wait for the leader lease to run out before electing.
 //! - irpc reads a message of up to 16 MiB before anything here can look at it; the server's

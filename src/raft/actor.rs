@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorMessage;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::control::{self, MemberResolver};
 use super::election::{self, ElectionWindow};
@@ -68,16 +69,7 @@ pub struct RaftActorState {
     shared: SharedRaft,
     raft: AspenRaft,
     /// The instance's election timer; dropping the state (also when the actor crashed) stops it.
-    _election_timer: AbortOnDrop,
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    _election_timer: AbortOnDropHandle<()>,
 }
 
 /// The RaftActor.
@@ -133,7 +125,7 @@ impl Actor for RaftActor {
             resolver: args.resolver,
             shared: args.shared,
             raft,
-            _election_timer: AbortOnDrop(timer),
+            _election_timer: AbortOnDropHandle::new(timer),
         })
     }
 

@@ -39,8 +39,8 @@ use futures::{Stream, StreamExt};
 use irpc::channel::mpsc;
 use openraft::raft::{AppendEntriesRequest, StreamAppendResult};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout_at};
+use tokio_util::task::AbortOnDropHandle;
 
 use super::connections::{CallError, transport};
 use super::peer::{Failure, fit_append_entries};
@@ -66,17 +66,9 @@ struct Reader<E> {
     target: NodeId,
     replies: mpsc::Receiver<RemoteRaftResult<StreamAppendResult<C>>>,
     sent: tokio::sync::mpsc::Receiver<Sent>,
-    writer: AbortOnDrop,
+    writer: AbortOnDropHandle<()>,
     /// Called once when the transport failed (not when the follower answered with an error).
     on_transport_failure: Option<E>,
-}
-
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Runs an AppendEntries session on one stream: sends every request of `input` on `requests`,
@@ -108,7 +100,7 @@ where
         target,
         replies,
         sent,
-        writer: AbortOnDrop(writer),
+        writer: AbortOnDropHandle::new(writer),
         on_transport_failure: Some(on_transport_failure),
     };
     futures::stream::unfold(Some(reader), |state| async move {
@@ -155,7 +147,7 @@ impl<E: FnOnce()> Reader<E> {
     fn transport_failed(&mut self, failure: Failure) -> Failure {
         let (Failure::Unreachable(reason) | Failure::TimedOut(reason)) = &failure;
         tracing::debug!(target_node = self.target, %reason, "append stream failed");
-        self.writer.0.abort();
+        self.writer.abort();
         if let Some(evict) = self.on_transport_failure.take() {
             evict();
         }
@@ -417,7 +409,7 @@ mod tests {
 
     /// Answers every request on `follower` with the last log id it carries, like a follower
     /// that accepts them.
-    fn accepting(mut follower: Follower) -> JoinHandle<()> {
+    fn accepting(mut follower: Follower) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             while let Ok(Some(request)) = follower.requests.recv().await {
                 let last = request.prev_log_id.max(request.entries.last().map(|e| e.log_id));
@@ -431,7 +423,7 @@ mod tests {
     #[tokio::test]
     async fn a_kept_stream_carries_one_exchange_after_another_each_with_its_own_reply() {
         let (mut stream, follower) = kept_stream();
-        let _follower = AbortOnDrop(accepting(follower));
+        let _follower = AbortOnDropHandle::new(accepting(follower));
         let deadline = || Instant::now() + Duration::from_secs(10);
         for index in 1..=3 {
             let (reply, again) =

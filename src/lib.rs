@@ -12,7 +12,7 @@
 //! - [`http`]: the node's HTTP API (JSON; Prometheus metrics; OpenAPI document), served by the
 //!   HttpActor under the node's supervisor.
 //! - [`discovery`]: how a node learns its peers (the peer book; manual peers; cluster tickets).
-//! - [`storage`]: the Raft log and the state machine in one redb database per node.
+//! - [`storage`]: the Raft log and the state machine in two redb databases per node.
 //! - [`limits`]: every bound, in one place.
 //! - [`cli`]: the `aspen-node` and `aspen` programs as library code (flags, config merging,
 //!   the HTTP client, output and exit codes); `src/bin/` only wires them up.

@@ -117,8 +117,8 @@ pub const MEMBERSHIP_SETTLE_MS_MAX: u64 = 5_000;
 pub const LOG_WRITE_BATCH_ENTRIES_MAX: usize = 4_096;
 
 /// Most entries the state machine applies in one transaction. Bounds the memory and the time
-/// one commit holds redb's single writer lock, while a burst of client writes still shares one
-/// transaction.
+/// one commit holds the state database's writer lock, while a burst of client writes still
+/// shares one transaction.
 pub const APPLY_BATCH_ENTRIES_MAX: usize = 1024;
 
 /// Largest apply batch, in entries, run right on the async thread that asked for it (when no
@@ -129,6 +129,12 @@ pub const APPLY_INLINE_ENTRIES_MAX: usize = 64;
 /// it; larger ones go to the blocking pool. At this size a non-durable commit takes well under
 /// a millisecond.
 pub const APPLY_INLINE_BYTES_MAX: usize = 64 * 1024;
+
+/// Most entries applied to the state database between two of its durable commits (its applies
+/// are not fsynced; snapshots are). Bounds what a node applies again from its log after a
+/// crash, and the freed-page records redb keeps in memory for non-durable commits, when
+/// snapshots are configured to be rare. One fsync per this many entries costs nothing.
+pub const STATE_DURABLE_AFTER_ENTRIES: u64 = 50_000;
 
 /// Interval of QUIC keep-alive pings on every connection, in milliseconds.
 pub const QUIC_KEEP_ALIVE_MS: u64 = 1_000;

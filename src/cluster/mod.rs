@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! NodeSupervisor            restarts a child at most ACTOR_RESTARTS_MAX times per window
-//! ├── StorageActor          the redb database: health, disk usage
+//! ├── StorageActor          the redb databases (log, state): health, disk usage
 //! ├── RaftActor             the openraft instance and the control plane
 //! ├── DiscoveryActor        the peer book: manual and ticket peers, gossip discovery
 //! ├── NodeControl           operators' entry over ractor_cluster (cookie-authenticated)

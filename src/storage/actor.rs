@@ -1,7 +1,7 @@
-//! The StorageActor: owns the lifecycle of the node's redb database.
+//! The StorageActor: owns the lifecycle of the node's redb databases (the log, the state).
 //!
-//! The database is opened once per process by `bootstrap_node` (redb locks the file), and the
-//! actor keeps a handle to it: it answers health and disk-usage queries, so that a failing
+//! The databases are opened once per process by `bootstrap_node` (redb locks the files), and
+//! the actor keeps a handle to them: it answers health and disk-usage queries, so that a failing
 //! disk shows up as a failed actor under the node's supervisor rather than as a silent error
 //! deep in the Raft log store.
 
@@ -13,9 +13,9 @@ use super::{RedbStore, StorageError};
 /// Messages the StorageActor handles.
 #[derive(RactorMessage)]
 pub enum StorageActorMessage {
-    /// Checks that the database answers a read transaction.
+    /// Checks that both databases answer a read transaction.
     Health(RpcReplyPort<Result<(), StorageError>>),
-    /// The size of the database file in bytes (0 in memory).
+    /// The size of both database files in bytes (0 in memory).
     DiskUsage(RpcReplyPort<u64>),
 }
 

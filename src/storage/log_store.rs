@@ -231,7 +231,7 @@ impl RaftLogReader<AspenTypeConfig> for RedbLogStore {
             return Ok(Vec::new());
         }
         // The pending tail first: an entry leaves it only once it is durable (see LogWriter).
-        let pending = self.db.log_writer.pending().range(range);
+        let pending = self.db.log_writer().pending().range(range);
         if covers(&pending, &range) {
             // A leader replicating what it just appended: no database read at all.
             return Ok(pending.into_values().collect());
@@ -248,7 +248,7 @@ impl RaftLogStorage<AspenTypeConfig> for RedbLogStore {
     type LogReader = RedbLogStore;
 
     async fn get_log_state(&mut self) -> Result<LogState<AspenTypeConfig>, io::Error> {
-        let pending_last = self.db.log_writer.pending().last();
+        let pending_last = self.db.log_writer().pending().last();
         let mut state = self.db.run(read_log_state).await?;
         state.last_log_id = state.last_log_id.max(pending_last);
         Ok(state)
@@ -267,15 +267,15 @@ impl RaftLogStorage<AspenTypeConfig> for RedbLogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
         // Kept in memory and written with the next batch of appends, not durable on its own: a
-        // lost committed id only means re-applying less on restart (the state machine is
-        // durable), and the next durable commit persists it. This saves a transaction and a
+        // lost committed id only means re-applying less on restart (the rest is re-applied as
+        // the leader commits it again), and the next durable commit persists it. This saves a transaction and a
         // wake-up of the log writer on every commit advance.
-        self.db.log_writer.save_committed(committed);
+        self.db.log_writer().save_committed(committed);
         Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
-        if let Some(unsaved) = self.db.log_writer.unsaved_committed() {
+        if let Some(unsaved) = self.db.log_writer().unsaved_committed() {
             return Ok(unsaved);
         }
         // In log order, so that a batch that wrote it is done.
@@ -300,7 +300,7 @@ impl RaftLogStorage<AspenTypeConfig> for RedbLogStore {
             callback.io_completed(Ok(()));
             return Ok(());
         }
-        Ok(self.db.log_writer.append(entries, callback, InFlight::new(&self.db))?)
+        Ok(self.db.log_writer().append(entries, callback, InFlight::new(&self.db))?)
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {

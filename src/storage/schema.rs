@@ -1,5 +1,10 @@
-//! The layout of the database: its tables, the keys of the meta table, how values are encoded,
-//! and the one way redb is called from async code.
+//! The layout of the node's two databases: their tables, the keys of their meta tables, how
+//! values are encoded, and the one way redb is called from async code.
+//!
+//! The log database (`aspen.redb`) holds the `log` table and, in `meta`, the layout version, the
+//! node id, the vote, the committed and the last purged ids. The state database (`state.redb`)
+//! holds the `kv` and `snapshot` tables and, in `meta`, the layout version, the node id, the
+//! last applied id, the membership and the snapshot counter.
 
 use std::marker::PhantomData;
 
@@ -10,22 +15,23 @@ use serde::de::DeserializeOwned;
 use super::StorageError;
 use crate::raft::{LogId, StoredMembership, Vote};
 
-/// Raft log entries by index, each the postcard encoding of an `Entry`.
+/// Raft log entries by index, each the postcard encoding of an `Entry` (log database).
 pub(crate) const LOG_TABLE: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 
-/// Small named records (the `META_*` keys), each postcard-encoded.
+/// Small named records (the `META_*` keys), each postcard-encoded (both databases).
 pub(crate) const META_TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
-/// The replicated key-value data.
+/// The replicated key-value data (state database).
 pub(crate) const KV_TABLE: TableDefinition<&str, &str> = TableDefinition::new("kv");
 
-/// The current snapshot: its record under one key, its bytes under `SNAPSHOT_DATA`. The
+/// The current snapshot (state database): its record under one key, its bytes under `SNAPSHOT_DATA`. The
 /// bytes are kept apart so that reading the metadata never copies a large snapshot.
 pub(crate) const SNAPSHOT_TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 
-/// The layout version stamped at creation. A database written by a later layout is refused
-/// rather than misread.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
+/// The layout version stamped at creation in both databases. A database written by a later
+/// layout is refused rather than misread. Layout 1 kept everything in one database; opening one
+/// moves its state machine into the state database (`store::move_state_out_of_the_log`).
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 /// A key of a table of postcard records, with the type of its record, so that a record is
 /// always read as the type it was written as.
@@ -40,21 +46,21 @@ impl<T> RecordKey<T> {
     }
 }
 
-/// Meta key: the layout version.
+/// Meta key (both): the layout version.
 pub(crate) const META_SCHEMA_VERSION: RecordKey<u32> = RecordKey::new("schema_version");
-/// Meta key: the node the database belongs to.
+/// Meta key (both): the node the database belongs to.
 pub(crate) const META_NODE_ID: RecordKey<u64> = RecordKey::new("node_id");
-/// Meta key: the last saved vote.
+/// Meta key (log): the last saved vote.
 pub(crate) const META_VOTE: RecordKey<Vote> = RecordKey::new("vote");
-/// Meta key: the last saved committed log id (openraft may save `None`).
+/// Meta key (log): the last saved committed log id (openraft may save `None`).
 pub(crate) const META_COMMITTED: RecordKey<Option<LogId>> = RecordKey::new("committed");
-/// Meta key: the last purged log id.
+/// Meta key (log): the last purged log id.
 pub(crate) const META_LAST_PURGED: RecordKey<LogId> = RecordKey::new("last_purged");
-/// Meta key: the last log id applied to the state machine.
+/// Meta key (state): the last log id applied to the state machine.
 pub(crate) const META_LAST_APPLIED: RecordKey<LogId> = RecordKey::new("last_applied");
-/// Meta key: the last applied membership.
+/// Meta key (state): the last applied membership.
 pub(crate) const META_MEMBERSHIP: RecordKey<StoredMembership> = RecordKey::new("membership");
-/// Meta key: how many snapshots this node has built or installed, for unique snapshot ids.
+/// Meta key (state): how many snapshots this node has built or installed, for unique snapshot ids.
 pub(crate) const META_SNAPSHOT_COUNTER: RecordKey<u64> = RecordKey::new("snapshot_counter");
 
 /// Snapshot table key: the snapshot bytes.

@@ -21,17 +21,19 @@ use crate::raft::{
     AspenTypeConfig, Entry, LogId, Snapshot, SnapshotData, SnapshotMeta, StoredMembership,
 };
 
-/// The Raft state machine of a node; also its own snapshot builder. Cheap to clone.
+/// The Raft state machine of a node, in the state database; also its own snapshot builder.
+/// Cheap to clone.
 ///
 /// `apply` commits the key-value changes, the last applied log id and the membership in one
 /// transaction before it answers, so the data is never ahead of or behind `last_applied`. That
-/// commit is not fsynced on its own (redb `Durability::None`): every applied entry is already
-/// durable in the log, and the next durable commit in the same database (the next append, the
-/// vote, a snapshot, a clean close) makes it durable too. After a crash the state machine may
-/// come back at an older `last_applied`, and openraft applies the rest again from the log;
-/// the log is purged only behind a snapshot, whose commit is durable. This saves one fsync per
-/// write on every node. Like the log store it keeps nothing in memory, so one created again
-/// after a RaftActor restart resumes where the last one stopped.
+/// commit is not fsynced (redb `Durability::None`): every applied entry is already durable in
+/// the log, which is purged only behind a snapshot, and a snapshot commits durably. So do a
+/// clean close, and every `STATE_DURABLE_AFTER_ENTRIES`-th applied entry. After a crash the
+/// state machine may come back at an older `last_applied`, and openraft applies the rest again
+/// from the log. It may also come back ahead of the log, since an entry can be applied before
+/// this node's own copy of it is flushed; openraft then purges the log up to `last_applied` and
+/// the leader sends what follows. Like the log store it keeps nothing in memory, so one created
+/// again after a RaftActor restart resumes where the last one stopped.
 #[derive(Clone)]
 pub struct RedbStateMachine {
     db: Arc<Db>,
@@ -55,9 +57,17 @@ impl RedbStateMachine {
     ) -> Result<(), StorageError> {
         let (entries, responders): (Vec<Entry>, Vec<Option<ApplyResponder<AspenTypeConfig>>>) =
             batch.into_iter().unzip();
-        let outcomes = match apply_here(&self.db, &entries) {
-            Some(outcomes) => outcomes?,
-            None => self.db.run_write(move |db| apply_entries(db, &entries)).await?,
+        let outcomes = if self.db.count_applied(entries.len()) {
+            let durable = move |db: &Database| apply_entries(db, &entries, Durability::Immediate);
+            self.db.run_write(durable).await?
+        } else {
+            match apply_here(&self.db, &entries) {
+                Some(outcomes) => outcomes?,
+                None => {
+                    let apply = move |db: &Database| apply_entries(db, &entries, Durability::None);
+                    self.db.run_write(apply).await?
+                }
+            }
         };
         // Only after the commit: a client told "applied" must find its write after a crash.
         for (responder, outcome) in responders.into_iter().zip(outcomes) {
@@ -70,13 +80,12 @@ impl RedbStateMachine {
 }
 
 /// Applies a small batch right here, on the async thread, when no other write transaction is
-/// open; `None` when it must go to the blocking pool instead.
+/// open on the state database; `None` when it must go to the blocking pool instead.
 ///
 /// The commit is not durable (no fsync) and the batch is bounded by `APPLY_INLINE_ENTRIES_MAX`
 /// and `APPLY_INLINE_BYTES_MAX`, so it takes tens of microseconds; holding the write gate means
-/// `begin_write` cannot wait behind the log writer's fsync. A hop to the blocking pool and back
-/// costs two thread wake-ups, more than such a commit (bench/README.md). The log writer waits
-/// for the gate meanwhile, which is as long as it would wait for redb's own lock.
+/// `begin_write` cannot wait behind a snapshot being stored or installed. A hop to the blocking
+/// pool and back costs two thread wake-ups, more than such a commit (bench/README.md).
 fn apply_here(db: &Arc<Db>, entries: &[Entry]) -> Option<Result<Vec<WriteOutcome>, StorageError>> {
     if entries.len() > APPLY_INLINE_ENTRIES_MAX {
         return None;
@@ -90,7 +99,7 @@ fn apply_here(db: &Arc<Db>, entries: &[Entry]) -> Option<Result<Vec<WriteOutcome
     }
     let _gate = db.try_write_gate()?;
     let _in_flight = InFlight::new(db);
-    Some(apply_entries(db, entries))
+    Some(apply_entries(db, entries, Durability::None))
 }
 
 /// The key and value bytes an entry writes, as a measure of what applying it costs.
@@ -138,8 +147,8 @@ pub(crate) fn read_applied_state(
     Ok((last_applied, membership))
 }
 
-/// Applies `entries` in one transaction (made durable by the next durable commit, see
-/// [`RedbStateMachine`]) and returns each entry's outcome, in order.
+/// Applies `entries` in one transaction, with `durability` (see [`RedbStateMachine`] for when
+/// it is durable), and returns each entry's outcome, in order.
 ///
 /// The key-value changes, the last applied log id and the membership commit together, so a
 /// crash never leaves the data ahead of or behind `last_applied`. A storage error aborts the
@@ -147,12 +156,13 @@ pub(crate) fn read_applied_state(
 pub(crate) fn apply_entries(
     db: &Database,
     entries: &[Entry],
+    durability: Durability,
 ) -> Result<Vec<WriteOutcome>, StorageError> {
     if entries.is_empty() {
         return Ok(Vec::new());
     }
     let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::None)?;
+    txn.set_durability(durability)?;
     let mut outcomes = Vec::with_capacity(entries.len());
     {
         let mut meta = txn.open_table(META_TABLE)?;
@@ -195,7 +205,7 @@ impl RaftStateMachine<AspenTypeConfig> for RedbStateMachine {
     }
 
     /// Takes every entry the stream has ready (up to `APPLY_BATCH_ENTRIES_MAX`) and applies them
-    /// in one transaction, so that a burst of client writes costs one fsync.
+    /// in one transaction, so that a burst of client writes costs one commit.
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
     where
         Strm: Stream<Item = Result<EntryResponder<AspenTypeConfig>, io::Error>>
@@ -276,7 +286,7 @@ mod tests {
     use openraft::entry::RaftEntry;
 
     use super::*;
-    use crate::limits::VALUE_BYTES_MAX;
+    use crate::limits::{STATE_DURABLE_AFTER_ENTRIES, VALUE_BYTES_MAX};
     use crate::storage::RedbStore;
 
     fn set(index: u64, value_bytes: usize) -> Entry {
@@ -288,7 +298,7 @@ mod tests {
     #[test]
     fn a_small_batch_applies_here_only_while_no_write_transaction_is_open() {
         let store = RedbStore::open(None, 1).expect("in-memory store");
-        let db = store.db();
+        let db = store.state_db();
         let gate = db.write_gate();
         assert!(apply_here(db, &[set(1, 10)]).is_none(), "the gate is held: blocking pool");
         drop(gate);
@@ -300,9 +310,19 @@ mod tests {
     }
 
     #[test]
+    fn every_so_many_applied_entries_one_batch_commits_durably() {
+        let store = RedbStore::open(None, 1).expect("in-memory store");
+        let db = store.state_db();
+        let step = STATE_DURABLE_AFTER_ENTRIES / 4;
+        let durable: Vec<bool> = (0..8).map(|_| db.count_applied(step as usize)).collect();
+        assert_eq!(durable, [false, false, false, true, false, false, false, true]);
+        assert!(db.count_applied(STATE_DURABLE_AFTER_ENTRIES as usize), "one large batch");
+    }
+
+    #[test]
     fn a_large_batch_goes_to_the_blocking_pool() {
         let store = RedbStore::open(None, 1).expect("in-memory store");
-        let db = store.db();
+        let db = store.state_db();
         let many: Vec<Entry> =
             (1..=APPLY_INLINE_ENTRIES_MAX as u64 + 1).map(|i| set(i, 1)).collect();
         assert!(apply_here(db, &many).is_none(), "too many entries");

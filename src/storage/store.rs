@@ -1,21 +1,25 @@
-//! [`RedbStore`]: the node's one open database, and the handles it gives out.
+//! [`RedbStore`]: the node's two open databases (the log, the state machine), and the handles
+//! it gives out.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use redb::backends::InMemoryBackend;
-use redb::{Database, Durability, ReadableDatabase};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableError};
 
 use super::log_store::{append_entries, write_meta};
 use super::log_writer::LogWriter;
 use super::schema::{
-    KV_TABLE, LOG_TABLE, META_COMMITTED, META_NODE_ID, META_SCHEMA_VERSION, META_TABLE,
-    SCHEMA_VERSION, SNAPSHOT_TABLE, get_record, put_record, run_blocking,
+    KV_TABLE, LOG_TABLE, META_COMMITTED, META_LAST_APPLIED, META_LAST_PURGED, META_MEMBERSHIP,
+    META_NODE_ID, META_SCHEMA_VERSION, META_SNAPSHOT_COUNTER, META_TABLE, RecordKey,
+    SCHEMA_VERSION, SNAPSHOT_TABLE, get_record, put_record, remove_record, run_blocking,
 };
 use super::{RedbLogStore, RedbStateMachine, StateReader, StorageError};
+use crate::limits::STATE_DURABLE_AFTER_ENTRIES;
 
-/// A node's database with a count of the blocking calls in flight on it.
+/// One of a node's two databases (the log, or the state machine) with a count of the blocking
+/// calls in flight on it.
 ///
 /// A blocking call cannot be cancelled: when a Raft instance is shut down (or its actor killed)
 /// a commit it started still finishes on the blocking pool. A new instance on the same database
@@ -26,8 +30,12 @@ pub(crate) struct Db {
     in_flight: AtomicUsize,
     /// Held by whoever has a redb write transaction open (see [`Db::write_gate`]).
     write_gate: Mutex<()>,
-    /// Runs every change to the Raft log, in order; see [`LogWriter`].
-    pub(super) log_writer: LogWriter,
+    /// The log database's writer, which runs every change to the Raft log in order (see
+    /// [`LogWriter`]); `None` on the state database.
+    log_writer: Option<LogWriter>,
+    /// The state database's entries applied since its last durable commit (see
+    /// [`Db::count_applied`]); unused on the log database.
+    applied_since_durable: AtomicU64,
     /// Declared after `database`, so dropped after it: says "released" only once redb has
     /// closed the file and let go of its lock (see [`DatabaseReleaseWatch`]).
     released: ReleasedOnDrop,
@@ -54,7 +62,8 @@ impl Drop for Db {
     /// A database closed cleanly keeps the last committed id openraft gave it, also when no
     /// append followed to write it (see `LogWriter::save_committed`).
     fn drop(&mut self) {
-        if let Some(committed) = self.log_writer.unsaved_committed() {
+        let unsaved = self.log_writer.as_ref().and_then(LogWriter::unsaved_committed);
+        if let Some(committed) = unsaved {
             let saved =
                 write_meta(&self.database, &META_COMMITTED, &committed, Durability::Immediate);
             if let Err(error) = saved {
@@ -89,6 +98,41 @@ impl Drop for InFlight {
 }
 
 impl Db {
+    fn new(database: Database, log_writer: Option<LogWriter>) -> Arc<Db> {
+        Arc::new(Db {
+            database,
+            in_flight: AtomicUsize::new(0),
+            write_gate: Mutex::new(()),
+            log_writer,
+            applied_since_durable: AtomicU64::new(0),
+            released: ReleasedOnDrop(Arc::new(AtomicBool::new(false))),
+        })
+    }
+
+    /// The log writer of the log database.
+    ///
+    /// # Panics
+    /// On the state database, which has none: only the log store asks, and it is only ever
+    /// given the log database.
+    pub(super) fn log_writer(&self) -> &LogWriter {
+        self.log_writer.as_ref().expect("only the log database is asked for its log writer")
+    }
+
+    /// Counts `entries` applied to the state database and says whether this batch should
+    /// commit durably: once `STATE_DURABLE_AFTER_ENTRIES` have been applied since the last
+    /// time it said so. Snapshots make the state durable too; this bounds what a crash makes a
+    /// node apply again, and what redb keeps in memory for non-durable commits, when snapshots
+    /// are rare.
+    pub(super) fn count_applied(&self, entries: usize) -> bool {
+        let entries = entries as u64;
+        let before = self.applied_since_durable.fetch_add(entries, Ordering::AcqRel);
+        if before + entries < STATE_DURABLE_AFTER_ENTRIES {
+            return false;
+        }
+        self.applied_since_durable.store(0, Ordering::Release);
+        true
+    }
+
     /// The write gate: every redb write transaction on this database is opened and committed
     /// while holding it (the log writer's batches and closures, applies, snapshot stores and
     /// installs). It adds nothing to redb's own writer lock but a way to learn, without
@@ -144,43 +188,58 @@ impl Db {
         F: FnOnce(&Database) -> Result<T, StorageError> + Send + 'static,
         T: Send + 'static,
     {
-        self.log_writer.run(work, InFlight::new(self)).await
+        self.log_writer().run(work, InFlight::new(self)).await
     }
 }
 
-/// The file name of the database inside a node's data dir.
+/// The file name of the log database inside a node's data dir: the Raft log, the vote, the
+/// committed and last purged ids, and the node's id.
 pub const DATABASE_FILE_NAME: &str = "aspen.redb";
 
-/// A node's open redb database. Cheap to clone: clones share the database.
+/// The file name of the state database inside a node's data dir: the key-value data, the last
+/// applied id and membership, and the current snapshot.
+pub const STATE_DATABASE_FILE_NAME: &str = "state.redb";
+
+/// A node's open redb databases. Cheap to clone: clones share the databases.
 ///
-/// redb locks the file, so a process opens it once (in `bootstrap_node`) and hands out the log
-/// store, the state machine and readers from here. Those handles keep no state of their own
-/// beyond the database: a RaftActor restarted by its supervisor builds new ones and finds
+/// Two databases, because redb commits a whole database at once and lets one writer in at a
+/// time. In one database, every durable log commit also wrote the pages the state machine had
+/// changed since the last one, and an apply waited for redb's lock while the log writer's fsync
+/// ran. Apart, a log commit writes only log pages, and applies never wait for the log's disk
+/// (bench/README.md, "The log and the state machine in two databases"). The state database
+/// commits without an fsync except at snapshots, at close and every
+/// `STATE_DURABLE_AFTER_ENTRIES` entries: everything it holds is also durable in the log, which
+/// is purged only behind a durable snapshot.
+///
+/// redb locks its files, so a process opens them once (in `bootstrap_node`) and hands out the
+/// log store, the state machine and readers from here. Those handles keep no state of their own
+/// beyond the databases: a RaftActor restarted by its supervisor builds new ones and finds
 /// everything that was committed.
 #[derive(Clone)]
 pub struct RedbStore {
-    db: Arc<Db>,
-    path: Option<PathBuf>,
+    log: Arc<Db>,
+    state: Arc<Db>,
+    dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedbStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("RedbStore").field("dir", &self.dir).finish_non_exhaustive()
     }
 }
 
-/// Tells when a database has been closed: see [`RedbStore::release_watch`].
+/// Tells when a store's databases have been closed: see [`RedbStore::release_watch`].
 #[derive(Debug, Clone)]
 pub struct DatabaseReleaseWatch {
-    released: Arc<AtomicBool>,
+    released: [Arc<AtomicBool>; 2],
 }
 
 impl DatabaseReleaseWatch {
-    /// True once no handle keeps the database open and the file is closed. (The last handle
-    /// going away is not enough: closing takes a moment, redb writes on close, and until it is
-    /// done the file stays locked.)
+    /// True once no handle keeps either database open and both files are closed. (The last
+    /// handle going away is not enough: closing takes a moment, redb writes on close, and until
+    /// it is done the file stays locked.)
     pub fn is_released(&self) -> bool {
-        self.released.load(Ordering::Acquire)
+        self.released.iter().all(|released| released.load(Ordering::Acquire))
     }
 
     /// Waits (polling every 10 ms) until the database is released or `timeout` passes; returns
@@ -199,39 +258,62 @@ impl DatabaseReleaseWatch {
 }
 
 impl RedbStore {
-    /// Opens (or creates) the database of node `node_id`: `dir/aspen.redb` when a data dir is
-    /// given (the dir is created), or a fresh in-memory database otherwise.
+    /// Opens (or creates) the databases of node `node_id`: `dir/aspen.redb` (the log) and
+    /// `dir/state.redb` (the state machine) when a data dir is given (the dir is created), or
+    /// fresh in-memory databases otherwise.
     ///
-    /// The first open stamps the node id; a later open with another id fails with
+    /// The first open stamps the node id in both; a later open with another id fails with
     /// [`StorageError::NodeIdMismatch`], so that a node never adopts another node's log and vote.
+    /// A data dir written by an earlier layout, with everything in `aspen.redb`, has its state
+    /// moved into `state.redb` ([`move_state_out_of_the_log`]). A log database without its state
+    /// database is refused as corrupt: the log may be purged behind a snapshot that was in it.
     /// This blocks on the disk; it runs once, before the node's actors start.
     pub fn open(data_dir: Option<&Path>, node_id: u64) -> Result<RedbStore, StorageError> {
-        let (db, path) = match data_dir {
+        let (log, state, dir) = match data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir)?;
-                let path = dir.join(DATABASE_FILE_NAME);
-                (Database::create(&path)?, Some(path))
+                let log = Database::create(dir.join(DATABASE_FILE_NAME))?;
+                let state = Database::create(dir.join(STATE_DATABASE_FILE_NAME))?;
+                (log, state, Some(dir.to_path_buf()))
             }
-            None => (Database::builder().create_with_backend(InMemoryBackend::new())?, None),
+            None => {
+                let log = Database::builder().create_with_backend(InMemoryBackend::new())?;
+                let state = Database::builder().create_with_backend(InMemoryBackend::new())?;
+                (log, state, None)
+            }
         };
-        stamp(&db, node_id)?;
-        let log_writer = LogWriter::start(append_entries)?;
-        let released = ReleasedOnDrop(Arc::new(AtomicBool::new(false)));
-        let db = Arc::new(Db {
-            database: db,
-            in_flight: AtomicUsize::new(0),
-            write_gate: Mutex::new(()),
-            log_writer,
-            released,
-        });
-        Ok(RedbStore { db, path })
+        // Both ids before anything is written, so that a refused open writes nothing.
+        for db in [&log, &state] {
+            match read_record(db, &META_NODE_ID)? {
+                Some(stored) if stored != node_id => {
+                    return Err(StorageError::NodeIdMismatch { stored, given: node_id });
+                }
+                _ => {}
+            }
+        }
+        if stored_version(&log)? == Some(1) {
+            // The state database is new here, or a copy an interrupted move left: either way
+            // the move writes it afresh.
+            stamp(&state, Part::State, node_id)?;
+            move_state_out_of_the_log(&log, &state)?;
+        }
+        check_pair(&log, &state)?;
+        stamp(&state, Part::State, node_id)?;
+        stamp(&log, Part::Log, node_id)?;
+        let log = Db::new(log, Some(LogWriter::start(append_entries)?));
+        let state = Db::new(state, None);
+        Ok(RedbStore { log, state, dir })
     }
 
-    /// Waits (polling every 5 ms, at most `timeout`) until no blocking call runs on this
+    /// Waits (polling every 5 ms, at most `timeout`) until no blocking call runs on either
     /// database and no log write is queued; returns whether it became idle. See [`Db`] for why.
     pub async fn wait_idle(&self, timeout: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
-        while self.db.in_flight.load(Ordering::Acquire) > 0 {
+        let busy = || {
+            self.log.in_flight.load(Ordering::Acquire)
+                + self.state.in_flight.load(Ordering::Acquire)
+        };
+        while busy() > 0 {
             if tokio::time::Instant::now() >= deadline {
                 return false;
             }
@@ -240,68 +322,133 @@ impl RedbStore {
         true
     }
 
-    /// A watch on this database that does not keep it open, to learn when every handle to it
-    /// is gone and the file lock is released.
+    /// A watch on these databases that does not keep them open, to learn when every handle to
+    /// them is gone and the file locks are released.
     pub fn release_watch(&self) -> DatabaseReleaseWatch {
-        DatabaseReleaseWatch { released: self.db.released.0.clone() }
+        DatabaseReleaseWatch {
+            released: [self.log.released.0.clone(), self.state.released.0.clone()],
+        }
     }
 
-    /// The Raft log store over this database. Each call loads the log state from disk.
+    /// The Raft log store over the log database. Each call loads the log state from disk.
     pub fn log_store(&self) -> RedbLogStore {
-        RedbLogStore::new(self.db.clone())
+        RedbLogStore::new(self.log.clone())
     }
 
-    /// The Raft state machine over this database. Each call loads its state from disk.
+    /// The Raft state machine over the state database. Each call loads its state from disk.
     pub fn state_machine(&self) -> RedbStateMachine {
-        RedbStateMachine::new(self.db.clone())
+        RedbStateMachine::new(self.state.clone())
     }
 
     /// A reader of the applied key-value state, for local reads on the data path.
     pub fn reader(&self) -> StateReader {
-        StateReader::new(self.db.clone())
+        StateReader::new(self.state.clone())
     }
 
-    /// The database file, or `None` in memory.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+    /// The data dir holding the database files, or `None` in memory.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
-    /// The size of the database file in bytes; 0 in memory or if the size cannot be read (this
-    /// is a gauge, not a check: [`RedbStore::check_health`] reports failures).
+    /// The size of both database files in bytes; 0 in memory, and a file whose size cannot be
+    /// read counts 0 (this is a gauge, not a check: [`RedbStore::check_health`] reports
+    /// failures).
     pub fn disk_usage_bytes(&self) -> u64 {
-        self.path.as_ref().and_then(|path| std::fs::metadata(path).ok()).map_or(0, |m| m.len())
+        let Some(dir) = &self.dir else { return 0 };
+        [DATABASE_FILE_NAME, STATE_DATABASE_FILE_NAME]
+            .iter()
+            .filter_map(|name| std::fs::metadata(dir.join(name)).ok())
+            .map(|metadata| metadata.len())
+            .sum()
     }
 
-    /// The database itself, for tests of the blocking functions.
+    /// The state database itself, for tests of the blocking functions.
     #[cfg(test)]
-    pub(super) fn database(&self) -> &Database {
-        &self.db
+    pub(super) fn state_database(&self) -> &Database {
+        &self.state
     }
 
-    /// The database handle, for tests of the write gate.
+    /// The state database's handle, for tests of the write gate.
     #[cfg(test)]
-    pub(super) fn db(&self) -> &Arc<Db> {
-        &self.db
+    pub(super) fn state_db(&self) -> &Arc<Db> {
+        &self.state
     }
 
-    /// Checks that the database still answers: a read transaction opens and reads the meta
+    /// Checks that both databases still answer: a read transaction opens and reads each meta
     /// table. Cheap (no disk write), so a supervisor may call it from an async handler.
     pub fn check_health(&self) -> Result<(), StorageError> {
-        let txn = self.db.begin_read()?;
-        let meta = txn.open_table(META_TABLE)?;
-        let _: Option<u64> = get_record(&meta, &META_NODE_ID)?;
+        for db in [&self.log, &self.state] {
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(META_TABLE)?;
+            let _: Option<u64> = get_record(&meta, &META_NODE_ID)?;
+        }
         Ok(())
     }
 }
 
-/// Creates every table (so that readers never meet a missing one), then stamps or checks the
-/// layout version and the node id, all in one transaction.
-fn stamp(db: &Database, node_id: u64) -> Result<(), StorageError> {
+/// Which of the node's two databases: what tables it holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Log,
+    State,
+}
+
+/// The layout version stamped in `db`, or `None` for a database never stamped.
+fn stored_version(db: &Database) -> Result<Option<u32>, StorageError> {
+    read_record(db, &META_SCHEMA_VERSION)
+}
+
+/// One record of the meta table, or `None` when it, or the table, was never written.
+fn read_record<T: serde::de::DeserializeOwned>(
+    db: &Database,
+    key: &RecordKey<T>,
+) -> Result<Option<T>, StorageError> {
+    let txn = db.begin_read()?;
+    match txn.open_table(META_TABLE) {
+        Ok(meta) => get_record(&meta, key),
+        Err(TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Refuses a pair of databases that cannot belong together: a state machine that applied
+/// entries beside a log database that was never written (the vote and the log are lost), or a
+/// log purged behind a snapshot beside a state database that was never written (the state
+/// cannot be rebuilt). Either half missing alone, with nothing lost, is created afresh: that is
+/// also what a crash between the first two stamps leaves.
+fn check_pair(log: &Database, state: &Database) -> Result<(), StorageError> {
+    let missing = |present: &str, absent: &str, why: &str| StorageError::Corrupt {
+        reason: format!("{present} is there but {absent} is missing or was never written: {why}"),
+    };
+    if stored_version(log)?.is_none() && read_record(state, &META_LAST_APPLIED)?.is_some() {
+        return Err(missing(
+            STATE_DATABASE_FILE_NAME,
+            DATABASE_FILE_NAME,
+            "the node's vote and log are lost",
+        ));
+    }
+    if stored_version(state)?.is_none() && read_record(log, &META_LAST_PURGED)?.is_some() {
+        return Err(missing(
+            DATABASE_FILE_NAME,
+            STATE_DATABASE_FILE_NAME,
+            "the state machine cannot be rebuilt from a purged log",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates every table of `part` (so that readers never meet a missing one), then stamps or
+/// checks the layout version and the node id, all in one transaction.
+fn stamp(db: &Database, part: Part, node_id: u64) -> Result<(), StorageError> {
     let txn = db.begin_write()?;
     {
-        txn.open_table(LOG_TABLE)?;
-        txn.open_table(KV_TABLE)?;
-        txn.open_table(SNAPSHOT_TABLE)?;
+        match part {
+            Part::Log => drop(txn.open_table(LOG_TABLE)?),
+            Part::State => {
+                txn.open_table(KV_TABLE)?;
+                txn.open_table(SNAPSHOT_TABLE)?;
+            }
+        }
         let mut meta = txn.open_table(META_TABLE)?;
         match get_record(&meta, &META_SCHEMA_VERSION)? {
             None => put_record(&mut meta, &META_SCHEMA_VERSION, &SCHEMA_VERSION)?,
@@ -321,5 +468,61 @@ fn stamp(db: &Database, node_id: u64) -> Result<(), StorageError> {
         }
     }
     txn.commit()?;
+    Ok(())
+}
+
+/// Moves the state machine out of a log database of layout 1, which held everything: the `kv`
+/// and `snapshot` tables and the applied records go to the state database, durably, and only
+/// then leave the log database. A crash in between leaves the log database at layout 1, and the
+/// next open copies again over what the first copy wrote.
+fn move_state_out_of_the_log(log: &Database, state: &Database) -> Result<(), StorageError> {
+    let mut txn = state.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    {
+        let from = log.begin_read()?;
+        let mut kv = txn.open_table(KV_TABLE)?;
+        kv.retain(|_, _| false)?;
+        for item in from.open_table(KV_TABLE)?.iter()? {
+            let (key, value) = item?;
+            kv.insert(key.value(), value.value())?;
+        }
+        let mut snapshot = txn.open_table(SNAPSHOT_TABLE)?;
+        snapshot.retain(|_, _| false)?;
+        for item in from.open_table(SNAPSHOT_TABLE)?.iter()? {
+            let (key, value) = item?;
+            snapshot.insert(key.value(), value.value())?;
+        }
+        let old_meta = from.open_table(META_TABLE)?;
+        let mut meta = txn.open_table(META_TABLE)?;
+        match get_record(&old_meta, &META_LAST_APPLIED)? {
+            Some(last_applied) => put_record(&mut meta, &META_LAST_APPLIED, &last_applied)?,
+            None => remove_record(&mut meta, &META_LAST_APPLIED)?,
+        }
+        match get_record(&old_meta, &META_MEMBERSHIP)? {
+            Some(membership) => put_record(&mut meta, &META_MEMBERSHIP, &membership)?,
+            None => remove_record(&mut meta, &META_MEMBERSHIP)?,
+        }
+        match get_record(&old_meta, &META_SNAPSHOT_COUNTER)? {
+            Some(counter) => put_record(&mut meta, &META_SNAPSHOT_COUNTER, &counter)?,
+            None => remove_record(&mut meta, &META_SNAPSHOT_COUNTER)?,
+        }
+    }
+    txn.commit()?;
+
+    let mut txn = log.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    txn.delete_table(KV_TABLE)?;
+    txn.delete_table(SNAPSHOT_TABLE)?;
+    {
+        let mut meta = txn.open_table(META_TABLE)?;
+        remove_record(&mut meta, &META_LAST_APPLIED)?;
+        remove_record(&mut meta, &META_MEMBERSHIP)?;
+        remove_record(&mut meta, &META_SNAPSHOT_COUNTER)?;
+        put_record(&mut meta, &META_SCHEMA_VERSION, &SCHEMA_VERSION)?;
+    }
+    txn.commit()?;
+    tracing::info!(
+        "moved the state machine out of {DATABASE_FILE_NAME} into {STATE_DATABASE_FILE_NAME}"
+    );
     Ok(())
 }

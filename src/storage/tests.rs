@@ -78,7 +78,7 @@ async fn reopened_file_store_finds_log_vote_kv_and_membership() {
     }
 
     let store = RedbStore::open(Some(dir.path()), 1).unwrap();
-    assert_eq!(store.path(), Some(dir.path().join("aspen.redb").as_path()));
+    assert_eq!(store.data_dir(), Some(dir.path()));
     store.check_health().unwrap();
     let mut log = store.log_store();
     let state = log.get_log_state().await.unwrap();
@@ -118,6 +118,82 @@ fn another_node_id_is_refused() {
     let refused = RedbStore::open(Some(dir.path()), 2).unwrap_err();
     assert_eq!(refused, StorageError::NodeIdMismatch { stored: 1, given: 2 });
     RedbStore::open(Some(dir.path()), 1).expect("the owner may still open it");
+}
+
+/// A data dir of layout 1 kept the log and the state machine in `aspen.redb`; it opens with its
+/// state moved into `state.redb`, nothing lost.
+#[tokio::test]
+async fn a_data_dir_of_the_first_layout_opens_with_its_state_moved_out_of_the_log() {
+    use super::schema::{
+        KV_TABLE, LOG_TABLE, META_LAST_APPLIED, META_MEMBERSHIP, META_NODE_ID, META_SCHEMA_VERSION,
+        META_TABLE, SNAPSHOT_TABLE, encode, put_record,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let stored = StoredMembership::new(Some(log_id(1, 0)), membership(&[1]));
+    {
+        // What a node of layout 1 left: every table in one file.
+        let old = redb::Database::create(dir.path().join(super::DATABASE_FILE_NAME)).unwrap();
+        let txn = old.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(META_TABLE).unwrap();
+            put_record(&mut meta, &META_SCHEMA_VERSION, &1).unwrap();
+            put_record(&mut meta, &META_NODE_ID, &1).unwrap();
+            put_record(&mut meta, &META_LAST_APPLIED, &log_id(1, 1)).unwrap();
+            put_record(&mut meta, &META_MEMBERSHIP, &stored).unwrap();
+            let mut log = txn.open_table(LOG_TABLE).unwrap();
+            let entry = normal(1, 1, set("a", "1"));
+            log.insert(1, encode(&entry, "entry").unwrap().as_slice()).unwrap();
+            txn.open_table(KV_TABLE).unwrap().insert("a", "1").unwrap();
+            txn.open_table(SNAPSHOT_TABLE).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    for _ in 0..2 {
+        let store = RedbStore::open(Some(dir.path()), 1).unwrap();
+        store.check_health().unwrap();
+        assert_eq!(store.reader().get("a").await.unwrap().as_deref(), Some("1"));
+        let applied = store.state_machine().applied_state().await.unwrap();
+        assert_eq!(applied, (Some(log_id(1, 1)), stored.clone()));
+        let entries = store.log_store().try_get_log_entries(0..).await.unwrap();
+        assert_eq!(entries, [normal(1, 1, set("a", "1"))], "the log stays where it was");
+    }
+    let log = redb::Database::open(dir.path().join(super::DATABASE_FILE_NAME)).unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&log).unwrap();
+    assert!(txn.open_table(KV_TABLE).is_err(), "the log database no longer holds the state");
+}
+
+/// A state machine without its log lost the node's vote; a log purged behind a snapshot without
+/// its state machine cannot rebuild it. Both are refused, and the log is left as it was.
+#[tokio::test]
+async fn a_data_dir_missing_one_of_its_databases_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RedbStore::open(Some(dir.path()), 1).unwrap();
+        let entries: Vec<Entry> = (0..4).map(|index| normal(1, index, set("k", "v"))).collect();
+        let mut log = store.log_store();
+        append(&mut log, entries.clone()).await;
+        store.state_machine().apply(responderless(&entries)).await.unwrap();
+        log.purge(log_id(1, 1)).await.unwrap();
+    }
+    let log_file = dir.path().join(super::DATABASE_FILE_NAME);
+    let state_file = dir.path().join(super::STATE_DATABASE_FILE_NAME);
+    let log_bytes = std::fs::read(&log_file).unwrap();
+
+    std::fs::remove_file(&log_file).unwrap();
+    let refused = RedbStore::open(Some(dir.path()), 1).unwrap_err();
+    assert!(refused.to_string().contains("vote and log are lost"), "{refused}");
+
+    std::fs::write(&log_file, &log_bytes).unwrap();
+    std::fs::remove_file(&state_file).unwrap();
+    let refused = RedbStore::open(Some(dir.path()), 1).unwrap_err();
+    assert!(refused.to_string().contains("cannot be rebuilt from a purged log"), "{refused}");
+    let log = redb::Database::open(&log_file).unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&log).unwrap();
+    let entries = txn.open_table(super::schema::LOG_TABLE).unwrap();
+    let indexes: Vec<u64> =
+        redb::ReadableTable::iter(&entries).unwrap().map(|item| item.unwrap().0.value()).collect();
+    assert_eq!(indexes, [2, 3], "the log was left as it was");
 }
 
 #[tokio::test]
@@ -207,7 +283,7 @@ fn apply_answers_each_command() {
         normal(1, 3, WriteCommand::SetMulti { pairs }),
         normal(1, 4, cas(Some("x"), "z")),
     ];
-    let outcomes = apply_entries(store.database(), &entries).unwrap();
+    let outcomes = apply_entries(store.state_database(), &entries, redb::Durability::None).unwrap();
     let mismatch = WriteOutcome::CompareAndSwapMismatch { current: Some("x".into()) };
     let applied = WriteOutcome::Applied;
     assert_eq!(outcomes, [applied.clone(), applied.clone(), mismatch, applied.clone(), applied]);

@@ -247,7 +247,7 @@ impl fmt::Display for FaultKind {
 pub enum ActorName {
     /// The RaftActor, owner of the openraft instance.
     Raft,
-    /// The StorageActor, owner of the redb database.
+    /// The StorageActor, owner of the redb databases.
     Storage,
     /// The DiscoveryActor, owner of the peer book.
     Discovery,

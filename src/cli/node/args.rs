@@ -46,7 +46,7 @@ pub struct NodeArgs {
     /// This node's Raft id, unique in the cluster (default: 1).
     #[arg(long, env = "ASPEN_NODE_ID", value_name = "ID")]
     pub node_id: Option<u64>,
-    /// Directory of the node's database and identity key (default: none, state in memory).
+    /// Directory of the node's databases and identity key (default: none, state in memory).
     #[arg(long, env = "ASPEN_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// IP address the iroh and ractor sockets bind to (default: 127.0.0.1).

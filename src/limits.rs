@@ -61,6 +61,10 @@ pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = 256 * 1024;
 /// make a node buffer in memory.
 pub const SNAPSHOT_BYTES_MAX: u64 = 1024 * 1024 * 1024;
 
+/// Largest record (id, last log id, membership) kept in front of a snapshot's bytes in its file;
+/// a larger one in a file is read as corruption.
+pub const SNAPSHOT_RECORD_BYTES_MAX: u64 = 1024 * 1024;
+
 /// Timeout for one Raft RPC when openraft names none, in milliseconds.
 pub const RPC_TIMEOUT_MS_DEFAULT: u64 = 2_000;
 

@@ -85,8 +85,8 @@ impl Default for IrohConfig {
 pub struct ClusterBootstrapConfig {
     /// The node's Raft id, unique in the cluster.
     pub node_id: NodeId,
-    /// Where the node keeps its redb databases (`aspen.redb`, `state.redb`); `None` keeps
-    /// everything in memory.
+    /// Where the node keeps its redb databases (`aspen.redb`, `state.redb`) and its snapshot
+    /// (`snapshot.bin`); `None` keeps everything in memory.
     pub data_dir: Option<PathBuf>,
     /// The host the node binds its sockets to (default `127.0.0.1`).
     pub host: String,

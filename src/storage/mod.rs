@@ -1,8 +1,8 @@
 //! Storage: the Raft log and vote, and the state machine of a node, in two redb databases.
 //!
 //! [`RedbStore::open`] opens (or creates) `aspen.redb` (the log database) and `state.redb` (the
-//! state database) in the node's data dir, or two in-memory databases without one, and stamps
-//! the node id in both. Two databases, because redb commits a whole database at once: apart, a
+//! state database) in the node's data dir, beside the snapshot file `snapshot.bin`, or two
+//! in-memory databases without one, and stamps the node id in both. Two databases, because redb commits a whole database at once: apart, a
 //! durable log commit writes only log pages, and an apply never waits for the log's fsync
 //! (`store` says more; bench/README.md has the measurements). From the open store come:
 //!
@@ -16,8 +16,9 @@
 //!   database. `apply` batches the entries the stream has ready into one transaction (not
 //!   fsynced: the log already holds the entries durably) that changes the `kv` table (through
 //!   [`crate::api::apply::apply_command`], shared with the deterministic backend) and records
-//!   `last_applied` and the membership, then answers every client. Snapshots, a clean close and
-//!   every `STATE_DURABLE_AFTER_ENTRIES`-th entry commit it durably.
+//!   `last_applied` and the membership, then answers every client. A clean close and every
+//!   `STATE_DURABLE_AFTER_ENTRIES`-th entry commit it durably. The current snapshot is a file of
+//!   its own, `snapshot.bin`, written without any lock an apply needs (`snapshot`).
 //! - [`StateReader`]: local reads (`get`, `scan`, [`StateDigest`]) for the data path.
 //! - `StorageActor`: the supervised actor that reports the databases' health and size.
 //!
@@ -36,13 +37,13 @@
 //!   authenticate them.
 //! - `save_committed` is kept in memory until the next append batch (or a clean close) writes
 //!   it, and `apply` is not fsynced; a crash may roll the state machine back to its last
-//!   durable commit, and openraft then applies the missing entries again from the log (which is
-//!   purged only behind a durable snapshot). It may also leave the state machine ahead of this
+//!   durable commit, and openraft then installs the snapshot if it is newer and applies the
+//!   missing entries again from the log (which is purged only behind a durable snapshot file). It may also leave the state machine ahead of this
 //!   node's own log, which openraft resolves by purging the log up to `last_applied`. Never a
 //!   loss of an acknowledged write: those are durable in a quorum's logs before they are
 //!   applied.
 //! - A data dir of the first layout (everything in `aspen.redb`) has its state moved into
-//!   `state.redb` when it is opened; a data dir with one of the two files missing while the other
+//!   `state.redb` and `snapshot.bin` when it is opened; a data dir with one of the two files missing while the other
 //!   needs it is refused as corrupt.
 //! - There is no compaction of the database files: redb reuses freed pages, but a file does
 //!   not shrink after a purge.
@@ -64,5 +65,6 @@ pub use actor::{StorageActor, StorageActorMessage};
 pub use error::StorageError;
 pub use log_store::RedbLogStore;
 pub use reader::{StateDigest, StateReader};
+pub use snapshot::SNAPSHOT_FILE_NAME;
 pub use state_machine::RedbStateMachine;
 pub use store::{DATABASE_FILE_NAME, DatabaseReleaseWatch, RedbStore, STATE_DATABASE_FILE_NAME};

@@ -3,8 +3,8 @@
 //!
 //! The log database (`aspen.redb`) holds the `log` table and, in `meta`, the layout version, the
 //! node id, the vote, the committed and the last purged ids. The state database (`state.redb`)
-//! holds the `kv` and `snapshot` tables and, in `meta`, the layout version, the node id, the
-//! last applied id, the membership and the snapshot counter.
+//! holds the `kv` table and, in `meta`, the layout version, the node id, the last applied id and
+//! the membership. The current snapshot is a file of its own (`snapshot`).
 
 use std::marker::PhantomData;
 
@@ -24,8 +24,8 @@ pub(crate) const META_TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new
 /// The replicated key-value data (state database).
 pub(crate) const KV_TABLE: TableDefinition<&str, &str> = TableDefinition::new("kv");
 
-/// The current snapshot (state database): its record under one key, its bytes under `SNAPSHOT_DATA`. The
-/// bytes are kept apart so that reading the metadata never copies a large snapshot.
+/// Layout 1 only: the current snapshot, its record under `SNAPSHOT_RECORD`, its bytes under
+/// `SNAPSHOT_DATA`. Snapshots now live in a file of their own (`snapshot`).
 pub(crate) const SNAPSHOT_TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 
 /// The layout version stamped at creation in both databases. A database written by a later
@@ -60,10 +60,13 @@ pub(crate) const META_LAST_PURGED: RecordKey<LogId> = RecordKey::new("last_purge
 pub(crate) const META_LAST_APPLIED: RecordKey<LogId> = RecordKey::new("last_applied");
 /// Meta key (state): the last applied membership.
 pub(crate) const META_MEMBERSHIP: RecordKey<StoredMembership> = RecordKey::new("membership");
-/// Meta key (state): how many snapshots this node has built or installed, for unique snapshot ids.
+/// Meta key, layout 1 only: how many snapshots the node had built or installed (now in the
+/// snapshot file's record).
 pub(crate) const META_SNAPSHOT_COUNTER: RecordKey<u64> = RecordKey::new("snapshot_counter");
 
-/// Snapshot table key: the snapshot bytes.
+/// Snapshot table key, layout 1 only: the snapshot's record, `{id, meta}`.
+pub(crate) const SNAPSHOT_RECORD: &str = "record";
+/// Snapshot table key, layout 1 only: the snapshot bytes.
 pub(crate) const SNAPSHOT_DATA: &str = "data";
 
 /// postcard, as everywhere else in Aspen: compact, and openraft's types round-trip through it.

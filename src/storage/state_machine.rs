@@ -12,7 +12,7 @@ use super::StorageError;
 use super::schema::{
     KV_TABLE, META_LAST_APPLIED, META_MEMBERSHIP, META_TABLE, get_record, put_record,
 };
-use super::snapshot;
+use super::snapshot::{self, SnapshotSlot};
 use super::store::{Db, InFlight};
 use crate::api::apply::{KvTable, apply_command};
 use crate::api::{WriteCommand, WriteOutcome};
@@ -27,16 +27,18 @@ use crate::raft::{
 /// `apply` commits the key-value changes, the last applied log id and the membership in one
 /// transaction before it answers, so the data is never ahead of or behind `last_applied`. That
 /// commit is not fsynced (redb `Durability::None`): every applied entry is already durable in
-/// the log, which is purged only behind a snapshot, and a snapshot commits durably. So do a
-/// clean close, and every `STATE_DURABLE_AFTER_ENTRIES`-th applied entry. After a crash the
-/// state machine may come back at an older `last_applied`, and openraft applies the rest again
-/// from the log. It may also come back ahead of the log, since an entry can be applied before
+/// the log, which is purged only behind a snapshot, and a snapshot is durable in its file
+/// before openraft purges (see `snapshot`). A clean close and every
+/// `STATE_DURABLE_AFTER_ENTRIES`-th applied entry commit durably. After a crash the
+/// state machine may come back at an older `last_applied`, and openraft installs the snapshot
+/// if it is newer and applies the rest again from the log. It may also come back ahead of the log, since an entry can be applied before
 /// this node's own copy of it is flushed; openraft then purges the log up to `last_applied` and
 /// the leader sends what follows. Like the log store it keeps nothing in memory, so one created
 /// again after a RaftActor restart resumes where the last one stopped.
 #[derive(Clone)]
 pub struct RedbStateMachine {
     db: Arc<Db>,
+    snapshots: Arc<SnapshotSlot>,
 }
 
 impl std::fmt::Debug for RedbStateMachine {
@@ -46,8 +48,8 @@ impl std::fmt::Debug for RedbStateMachine {
 }
 
 impl RedbStateMachine {
-    pub(crate) fn new(db: Arc<Db>) -> Self {
-        Self { db }
+    pub(crate) fn new(db: Arc<Db>, snapshots: Arc<SnapshotSlot>) -> Self {
+        Self { db, snapshots }
     }
 
     /// Applies one batch, then answers every entry that has a waiting client.
@@ -256,6 +258,9 @@ impl RaftStateMachine<AspenTypeConfig> for RedbStateMachine {
         self.clone()
     }
 
+    /// Checks the snapshot, keeps it as the current one (durably, in the snapshot file), then
+    /// replaces the state with it. A refused snapshot changes nothing; a crash after the first
+    /// step is mended at the next start, when openraft finds the snapshot newer than the state.
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
@@ -263,21 +268,37 @@ impl RaftStateMachine<AspenTypeConfig> for RedbStateMachine {
     ) -> Result<(), io::Error> {
         let meta = meta.clone();
         let data = snapshot.into_inner();
-        Ok(self.db.run_write(move |db| snapshot::install(db, meta, data)).await?)
+        let snapshots = self.snapshots.clone();
+        let checked = self
+            .db
+            .run(move |_| {
+                let checked = snapshot::check(meta, data)?;
+                let id = snapshots.replace(checked.meta.clone(), &checked.data)?;
+                tracing::info!(snapshot_id = %id, "kept a snapshot received from the leader");
+                Ok(checked)
+            })
+            .await?;
+        Ok(self.db.run_write(move |db| snapshot::install(db, checked)).await?)
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
-        Ok(self.db.run(snapshot::current).await?)
+        let snapshots = self.snapshots.clone();
+        Ok(self.db.run(move |_| snapshots.current()).await?)
     }
 }
 
 impl RaftSnapshotBuilder<AspenTypeConfig> for RedbStateMachine {
     type SnapshotData = SnapshotData;
 
+    /// Reads the state in one read transaction and keeps the result in the snapshot file; no
+    /// apply waits for either.
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
-        // Reading the whole state can take long; only storing the result takes the write gate.
-        let (meta, data) = self.db.run(snapshot::serialize).await?;
-        Ok(self.db.run_write(move |db| snapshot::keep(db, meta, data)).await?)
+        let snapshots = self.snapshots.clone();
+        let build = move |db: &Database| {
+            let (meta, data) = snapshot::serialize(db)?;
+            snapshots.keep(meta, data)
+        };
+        Ok(self.db.run(build).await?)
     }
 }
 

@@ -13,10 +13,13 @@ use super::log_writer::LogWriter;
 use super::schema::{
     KV_TABLE, LOG_TABLE, META_COMMITTED, META_LAST_APPLIED, META_LAST_PURGED, META_MEMBERSHIP,
     META_NODE_ID, META_SCHEMA_VERSION, META_SNAPSHOT_COUNTER, META_TABLE, RecordKey,
-    SCHEMA_VERSION, SNAPSHOT_TABLE, get_record, put_record, remove_record, run_blocking,
+    SCHEMA_VERSION, SNAPSHOT_DATA, SNAPSHOT_RECORD, SNAPSHOT_TABLE, decode, get_record, put_record,
+    remove_record, run_blocking,
 };
+use super::snapshot::{SnapshotRecord, SnapshotSlot};
 use super::{RedbLogStore, RedbStateMachine, StateReader, StorageError};
 use crate::limits::STATE_DURABLE_AFTER_ENTRIES;
+use crate::raft::SnapshotMeta;
 
 /// One of a node's two databases (the log, or the state machine) with a count of the blocking
 /// calls in flight on it.
@@ -134,8 +137,7 @@ impl Db {
     }
 
     /// The write gate: every redb write transaction on this database is opened and committed
-    /// while holding it (the log writer's batches and closures, applies, snapshot stores and
-    /// installs). It adds nothing to redb's own writer lock but a way to learn, without
+    /// while holding it (the log writer's batches and closures, applies, snapshot installs). It adds nothing to redb's own writer lock but a way to learn, without
     /// blocking, that no write transaction is open: see [`Db::try_write_gate`].
     pub(super) fn write_gate(&self) -> MutexGuard<'_, ()> {
         // The gate guards no data, so a panic while it was held leaves nothing inconsistent.
@@ -197,7 +199,8 @@ impl Db {
 pub const DATABASE_FILE_NAME: &str = "aspen.redb";
 
 /// The file name of the state database inside a node's data dir: the key-value data, the last
-/// applied id and membership, and the current snapshot.
+/// applied id and the membership. (The current snapshot is a file of its own,
+/// [`super::SNAPSHOT_FILE_NAME`].)
 pub const STATE_DATABASE_FILE_NAME: &str = "state.redb";
 
 /// A node's open redb databases. Cheap to clone: clones share the databases.
@@ -207,9 +210,9 @@ pub const STATE_DATABASE_FILE_NAME: &str = "state.redb";
 /// changed since the last one, and an apply waited for redb's lock while the log writer's fsync
 /// ran. Apart, a log commit writes only log pages, and applies never wait for the log's disk
 /// (bench/README.md, "The log and the state machine in two databases"). The state database
-/// commits without an fsync except at snapshots, at close and every
-/// `STATE_DURABLE_AFTER_ENTRIES` entries: everything it holds is also durable in the log, which
-/// is purged only behind a durable snapshot.
+/// commits without an fsync except at close and every `STATE_DURABLE_AFTER_ENTRIES` entries:
+/// everything it holds is also durable in the log, which is purged only behind a snapshot whose
+/// file is durable (see `snapshot`).
 ///
 /// redb locks its files, so a process opens them once (in `bootstrap_node`) and hands out the
 /// log store, the state machine and readers from here. Those handles keep no state of their own
@@ -219,6 +222,7 @@ pub const STATE_DATABASE_FILE_NAME: &str = "state.redb";
 pub struct RedbStore {
     log: Arc<Db>,
     state: Arc<Db>,
+    snapshots: Arc<SnapshotSlot>,
     dir: Option<PathBuf>,
 }
 
@@ -259,14 +263,14 @@ impl DatabaseReleaseWatch {
 
 impl RedbStore {
     /// Opens (or creates) the databases of node `node_id`: `dir/aspen.redb` (the log) and
-    /// `dir/state.redb` (the state machine) when a data dir is given (the dir is created), or
-    /// fresh in-memory databases otherwise.
+    /// `dir/state.redb` (the state machine), beside the snapshot file `dir/snapshot.bin`, when a
+    /// data dir is given (the dir is created), or fresh in-memory databases otherwise.
     ///
     /// The first open stamps the node id in both; a later open with another id fails with
     /// [`StorageError::NodeIdMismatch`], so that a node never adopts another node's log and vote.
     /// A data dir written by an earlier layout, with everything in `aspen.redb`, has its state
-    /// moved into `state.redb` ([`move_state_out_of_the_log`]). A log database without its state
-    /// database is refused as corrupt: the log may be purged behind a snapshot that was in it.
+    /// moved out ([`move_state_out_of_the_log`]). A data dir missing one half that the other
+    /// needs is refused as corrupt ([`check_pair`]).
     /// This blocks on the disk; it runs once, before the node's actors start.
     pub fn open(data_dir: Option<&Path>, node_id: u64) -> Result<RedbStore, StorageError> {
         let (log, state, dir) = match data_dir {
@@ -291,18 +295,19 @@ impl RedbStore {
                 _ => {}
             }
         }
+        let snapshots = Arc::new(SnapshotSlot::new(dir.as_deref()));
         if stored_version(&log)? == Some(1) {
             // The state database is new here, or a copy an interrupted move left: either way
             // the move writes it afresh.
             stamp(&state, Part::State, node_id)?;
-            move_state_out_of_the_log(&log, &state)?;
+            move_state_out_of_the_log(&log, &state, &snapshots)?;
         }
-        check_pair(&log, &state)?;
+        check_pair(&log, &state, &snapshots)?;
         stamp(&state, Part::State, node_id)?;
         stamp(&log, Part::Log, node_id)?;
         let log = Db::new(log, Some(LogWriter::start(append_entries)?));
         let state = Db::new(state, None);
-        Ok(RedbStore { log, state, dir })
+        Ok(RedbStore { log, state, snapshots, dir })
     }
 
     /// Waits (polling every 5 ms, at most `timeout`) until no blocking call runs on either
@@ -335,9 +340,10 @@ impl RedbStore {
         RedbLogStore::new(self.log.clone())
     }
 
-    /// The Raft state machine over the state database. Each call loads its state from disk.
+    /// The Raft state machine over the state database and the snapshot file. Each call loads
+    /// its state from disk.
     pub fn state_machine(&self) -> RedbStateMachine {
-        RedbStateMachine::new(self.state.clone())
+        RedbStateMachine::new(self.state.clone(), self.snapshots.clone())
     }
 
     /// A reader of the applied key-value state, for local reads on the data path.
@@ -350,12 +356,12 @@ impl RedbStore {
         self.dir.as_deref()
     }
 
-    /// The size of both database files in bytes; 0 in memory, and a file whose size cannot be
-    /// read counts 0 (this is a gauge, not a check: [`RedbStore::check_health`] reports
-    /// failures).
+    /// The size of both database files and the snapshot file in bytes; 0 in memory, and a file
+    /// whose size cannot be read counts 0 (this is a gauge, not a check:
+    /// [`RedbStore::check_health`] reports failures).
     pub fn disk_usage_bytes(&self) -> u64 {
         let Some(dir) = &self.dir else { return 0 };
-        [DATABASE_FILE_NAME, STATE_DATABASE_FILE_NAME]
+        [DATABASE_FILE_NAME, STATE_DATABASE_FILE_NAME, super::SNAPSHOT_FILE_NAME]
             .iter()
             .filter_map(|name| std::fs::metadata(dir.join(name)).ok())
             .map(|metadata| metadata.len())
@@ -413,10 +419,14 @@ fn read_record<T: serde::de::DeserializeOwned>(
 
 /// Refuses a pair of databases that cannot belong together: a state machine that applied
 /// entries beside a log database that was never written (the vote and the log are lost), or a
-/// log purged behind a snapshot beside a state database that was never written (the state
-/// cannot be rebuilt). Either half missing alone, with nothing lost, is created afresh: that is
-/// also what a crash between the first two stamps leaves.
-fn check_pair(log: &Database, state: &Database) -> Result<(), StorageError> {
+/// log purged behind a snapshot beside a state database that was never written and no snapshot
+/// file (the state cannot be rebuilt). Either half missing alone, with nothing lost, is created
+/// afresh: that is also what a crash between the first two stamps leaves.
+fn check_pair(
+    log: &Database,
+    state: &Database,
+    snapshots: &SnapshotSlot,
+) -> Result<(), StorageError> {
     let missing = |present: &str, absent: &str, why: &str| StorageError::Corrupt {
         reason: format!("{present} is there but {absent} is missing or was never written: {why}"),
     };
@@ -427,7 +437,10 @@ fn check_pair(log: &Database, state: &Database) -> Result<(), StorageError> {
             "the node's vote and log are lost",
         ));
     }
-    if stored_version(state)?.is_none() && read_record(log, &META_LAST_PURGED)?.is_some() {
+    if stored_version(state)?.is_none()
+        && read_record(log, &META_LAST_PURGED)?.is_some()
+        && !snapshots.file_exists()
+    {
         return Err(missing(
             DATABASE_FILE_NAME,
             STATE_DATABASE_FILE_NAME,
@@ -444,10 +457,7 @@ fn stamp(db: &Database, part: Part, node_id: u64) -> Result<(), StorageError> {
     {
         match part {
             Part::Log => drop(txn.open_table(LOG_TABLE)?),
-            Part::State => {
-                txn.open_table(KV_TABLE)?;
-                txn.open_table(SNAPSHOT_TABLE)?;
-            }
+            Part::State => drop(txn.open_table(KV_TABLE)?),
         }
         let mut meta = txn.open_table(META_TABLE)?;
         match get_record(&meta, &META_SCHEMA_VERSION)? {
@@ -471,28 +481,47 @@ fn stamp(db: &Database, part: Part, node_id: u64) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Moves the state machine out of a log database of layout 1, which held everything: the `kv`
-/// and `snapshot` tables and the applied records go to the state database, durably, and only
-/// then leave the log database. A crash in between leaves the log database at layout 1, and the
-/// next open copies again over what the first copy wrote.
-fn move_state_out_of_the_log(log: &Database, state: &Database) -> Result<(), StorageError> {
+/// The record layout 1 kept in front of its snapshot bytes, in the `snapshot` table.
+#[derive(serde::Deserialize)]
+struct LayoutOneSnapshotRecord {
+    id: String,
+    meta: SnapshotMeta,
+}
+
+/// Moves the state machine out of a log database of layout 1, which held everything: the
+/// current snapshot goes to the snapshot file, the `kv` table and the applied records to the
+/// state database, durably, and only then do they leave the log database. A crash in between
+/// leaves the log database at layout 1, and the next open copies again over what the first copy
+/// wrote.
+fn move_state_out_of_the_log(
+    log: &Database,
+    state: &Database,
+    snapshots: &SnapshotSlot,
+) -> Result<(), StorageError> {
+    let from = log.begin_read()?;
+    let old_meta = from.open_table(META_TABLE)?;
+    let old_snapshots = from.open_table(SNAPSHOT_TABLE)?;
+    if let Some(record) = old_snapshots.get(SNAPSHOT_RECORD)? {
+        let record: LayoutOneSnapshotRecord = decode(record.value(), "snapshot record")?;
+        let Some(data) = old_snapshots.get(SNAPSHOT_DATA)? else {
+            return Err(StorageError::Corrupt {
+                reason: format!("snapshot {} has no data", record.id),
+            });
+        };
+        let counter = get_record(&old_meta, &META_SNAPSHOT_COUNTER)?.unwrap_or(1);
+        let record = SnapshotRecord { id: record.id, counter, meta: record.meta };
+        snapshots.write_moved(record, data.value())?;
+    }
+
     let mut txn = state.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
     {
-        let from = log.begin_read()?;
         let mut kv = txn.open_table(KV_TABLE)?;
         kv.retain(|_, _| false)?;
         for item in from.open_table(KV_TABLE)?.iter()? {
             let (key, value) = item?;
             kv.insert(key.value(), value.value())?;
         }
-        let mut snapshot = txn.open_table(SNAPSHOT_TABLE)?;
-        snapshot.retain(|_, _| false)?;
-        for item in from.open_table(SNAPSHOT_TABLE)?.iter()? {
-            let (key, value) = item?;
-            snapshot.insert(key.value(), value.value())?;
-        }
-        let old_meta = from.open_table(META_TABLE)?;
         let mut meta = txn.open_table(META_TABLE)?;
         match get_record(&old_meta, &META_LAST_APPLIED)? {
             Some(last_applied) => put_record(&mut meta, &META_LAST_APPLIED, &last_applied)?,
@@ -502,12 +531,9 @@ fn move_state_out_of_the_log(log: &Database, state: &Database) -> Result<(), Sto
             Some(membership) => put_record(&mut meta, &META_MEMBERSHIP, &membership)?,
             None => remove_record(&mut meta, &META_MEMBERSHIP)?,
         }
-        match get_record(&old_meta, &META_SNAPSHOT_COUNTER)? {
-            Some(counter) => put_record(&mut meta, &META_SNAPSHOT_COUNTER, &counter)?,
-            None => remove_record(&mut meta, &META_SNAPSHOT_COUNTER)?,
-        }
     }
     txn.commit()?;
+    drop((old_meta, old_snapshots, from));
 
     let mut txn = log.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
@@ -522,7 +548,9 @@ fn move_state_out_of_the_log(log: &Database, state: &Database) -> Result<(), Sto
     }
     txn.commit()?;
     tracing::info!(
-        "moved the state machine out of {DATABASE_FILE_NAME} into {STATE_DATABASE_FILE_NAME}"
+        "moved the state machine out of {DATABASE_FILE_NAME} into {STATE_DATABASE_FILE_NAME} and \
+         {}",
+        super::SNAPSHOT_FILE_NAME
     );
     Ok(())
 }

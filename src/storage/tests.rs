@@ -49,7 +49,7 @@ fn membership(ids: &[u64]) -> Membership<u64, RaftMemberInfo> {
 }
 
 /// Appends `entries` and waits for the flush callback.
-async fn append(store: &mut super::RedbLogStore, entries: Vec<Entry>) {
+pub(super) async fn append(store: &mut super::RedbLogStore, entries: Vec<Entry>) {
     let (sender, flushed) = AspenTypeConfig::oneshot();
     store.append(entries, IOFlushed::signal(sender)).await.expect("append");
     flushed.await.expect("flush callback sent").expect("flushed without error");
@@ -126,8 +126,9 @@ fn another_node_id_is_refused() {
 async fn a_data_dir_of_the_first_layout_opens_with_its_state_moved_out_of_the_log() {
     use super::schema::{
         KV_TABLE, LOG_TABLE, META_LAST_APPLIED, META_MEMBERSHIP, META_NODE_ID, META_SCHEMA_VERSION,
-        META_TABLE, SNAPSHOT_TABLE, encode, put_record,
+        META_SNAPSHOT_COUNTER, META_TABLE, SNAPSHOT_TABLE, encode, put_record,
     };
+    use crate::raft::SnapshotMeta;
     let dir = tempfile::tempdir().unwrap();
     let stored = StoredMembership::new(Some(log_id(1, 0)), membership(&[1]));
     {
@@ -144,7 +145,14 @@ async fn a_data_dir_of_the_first_layout_opens_with_its_state_moved_out_of_the_lo
             let entry = normal(1, 1, set("a", "1"));
             log.insert(1, encode(&entry, "entry").unwrap().as_slice()).unwrap();
             txn.open_table(KV_TABLE).unwrap().insert("a", "1").unwrap();
-            txn.open_table(SNAPSHOT_TABLE).unwrap();
+            // Its snapshot: a record `{id, meta}` and the bytes, and the counter in `meta`.
+            let snapshot_meta =
+                SnapshotMeta { last_log_id: Some(log_id(1, 1)), last_membership: stored.clone() };
+            let record = encode(&("1-1-4".to_string(), snapshot_meta), "record").unwrap();
+            let mut snapshots = txn.open_table(SNAPSHOT_TABLE).unwrap();
+            snapshots.insert("record", record.as_slice()).unwrap();
+            snapshots.insert("data", [7u8, 7, 7].as_slice()).unwrap();
+            put_record(&mut meta, &META_SNAPSHOT_COUNTER, &4).unwrap();
         }
         txn.commit().unwrap();
     }
@@ -157,6 +165,10 @@ async fn a_data_dir_of_the_first_layout_opens_with_its_state_moved_out_of_the_lo
         assert_eq!(applied, (Some(log_id(1, 1)), stored.clone()));
         let entries = store.log_store().try_get_log_entries(0..).await.unwrap();
         assert_eq!(entries, [normal(1, 1, set("a", "1"))], "the log stays where it was");
+        let snapshot = store.state_machine().get_current_snapshot().await.unwrap();
+        let snapshot = snapshot.expect("the snapshot moved into its file");
+        assert_eq!(snapshot.meta.last_log_id, Some(log_id(1, 1)));
+        assert_eq!(snapshot.snapshot.into_inner(), [7, 7, 7]);
     }
     let log = redb::Database::open(dir.path().join(super::DATABASE_FILE_NAME)).unwrap();
     let txn = redb::ReadableDatabase::begin_read(&log).unwrap();
@@ -257,6 +269,35 @@ async fn a_snapshot_built_on_one_store_installs_on_another() {
         digest,
         "a refused snapshot changes nothing"
     );
+}
+
+/// A snapshot is kept in its file, apart from the databases: it is there after a reopen, a
+/// newer one replaces it, and a damaged file is reported as corrupt, not misread.
+#[tokio::test]
+async fn a_built_snapshot_is_kept_in_its_file_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<Entry> = (0..3).map(|index| normal(1, index, set("k", "v"))).collect();
+    let built = {
+        let store = RedbStore::open(Some(dir.path()), 1).unwrap();
+        let mut machine = store.state_machine();
+        machine.apply(responderless(&entries[..2])).await.unwrap();
+        machine.build_snapshot().await.unwrap();
+        machine.apply(responderless(&entries[2..])).await.unwrap();
+        machine.build_snapshot().await.unwrap()
+    };
+    assert_eq!(built.meta.last_log_id, Some(log_id(1, 2)));
+    let path = dir.path().join(super::SNAPSHOT_FILE_NAME);
+    assert!(path.exists() && !path.with_extension("tmp").exists(), "renamed into place");
+
+    let store = RedbStore::open(Some(dir.path()), 1).unwrap();
+    let mut machine = store.state_machine();
+    let current = machine.get_current_snapshot().await.unwrap().expect("kept");
+    assert_eq!(current.meta, built.meta, "the newer of the two");
+    assert_eq!(current.snapshot.get_ref(), built.snapshot.get_ref());
+
+    std::fs::write(&path, b"ASPNSNP1\xff\xff").unwrap();
+    let damaged = machine.get_current_snapshot().await.unwrap_err();
+    assert_eq!(damaged.kind(), std::io::ErrorKind::InvalidData, "{damaged}");
 }
 
 #[test]

@@ -12,11 +12,14 @@ use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
+use openraft::storage::{RaftLogReader, RaftLogStorage};
 use openraft::{OptionalSend, Raft};
 
 use super::set;
 use crate::api::{WriteCommand, WriteOutcome};
-use crate::raft::{AspenRaft, AspenTypeConfig, RaftMemberInfo, Snapshot, SnapshotData, Vote};
+use crate::raft::{
+    AspenRaft, AspenTypeConfig, LogId, RaftMemberInfo, Snapshot, SnapshotData, Vote,
+};
 use crate::storage::RedbStore;
 
 /// Bound on every wait below: a one-node election takes one election timeout.
@@ -117,5 +120,50 @@ async fn client_writes_hear_their_outcome_and_survive_a_raft_restart() {
     assert_eq!(write(&raft, cas(Some("a"), "c")).await, WriteOutcome::Applied);
     assert_eq!(write(&raft, set("z", "3")).await, WriteOutcome::Applied);
     assert_eq!(store.reader().get("lock").await.unwrap().as_deref(), Some("c"));
+    raft.shutdown().await.expect("shutdown");
+}
+
+/// After a crash the state database may be older than the snapshot file (its applies are not
+/// fsynced): at start, openraft installs the snapshot and applies the rest of the log. Here the
+/// state database is older still, never written, beside a log purged behind the snapshot.
+#[tokio::test]
+async fn a_state_machine_behind_its_snapshot_is_restored_from_it_at_start() {
+    let first = tempfile::tempdir().unwrap();
+    let (written, log_entries) = {
+        let store = RedbStore::open(Some(first.path()), 1).unwrap();
+        let raft = start(&store).await;
+        raft.initialize(BTreeMap::from([(1, RaftMemberInfo::default())])).await.expect("init");
+        raft.wait(Some(WAIT)).current_leader(1, "node 1 leads").await.unwrap();
+        for (key, value) in [("a", "1"), ("b", "2")] {
+            assert_eq!(write(&raft, set(key, value)).await, WriteOutcome::Applied);
+        }
+        raft.trigger().snapshot().await.expect("snapshot triggered");
+        raft.wait(Some(WAIT)).snapshot(LogId::new(1.into(), 3), "snapshot built").await.unwrap();
+        assert_eq!(write(&raft, set("c", "3")).await, WriteOutcome::Applied);
+        let written = store.reader().digest().await.unwrap();
+        let entries = store.log_store().try_get_log_entries(0..).await.unwrap();
+        raft.shutdown().await.expect("shutdown");
+        (written, entries)
+    };
+
+    // The same log and snapshot file, and a state database that never saw an apply.
+    let second = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        first.path().join(crate::storage::SNAPSHOT_FILE_NAME),
+        second.path().join(crate::storage::SNAPSHOT_FILE_NAME),
+    )
+    .unwrap();
+    let store = RedbStore::open(Some(second.path()), 1).unwrap();
+    let mut log = store.log_store();
+    crate::storage::tests::append(&mut log, log_entries).await;
+    log.save_vote(&Vote::new_committed(1, 1)).await.unwrap();
+    // Purged behind the snapshot, as openraft does: only the snapshot holds a and b now.
+    log.purge(LogId::new(1.into(), 3)).await.unwrap();
+    assert_eq!(store.reader().last_applied().await.unwrap(), None);
+
+    let raft = start(&store).await;
+    raft.wait(Some(WAIT)).current_leader(1, "node 1 leads").await.unwrap();
+    raft.wait(Some(WAIT)).applied_index(Some(4), "the last entry applied").await.unwrap();
+    assert_eq!(store.reader().digest().await.unwrap(), written, "snapshot, then the log's rest");
     raft.shutdown().await.expect("shutdown");
 }

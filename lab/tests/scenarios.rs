@@ -115,6 +115,7 @@ scenario_tests!(
     membership_grow_shrink,
     nemesis_mix,
     nemesis_mix_network,
+    nemesis_snapshots,
     partition_isolate_leader,
     partition_majority_minority,
     partition_one_way,

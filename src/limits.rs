@@ -135,10 +135,12 @@ pub const APPLY_INLINE_ENTRIES_MAX: usize = 64;
 pub const APPLY_INLINE_BYTES_MAX: usize = 64 * 1024;
 
 /// Most entries applied to the state database between two of its durable commits (its applies
-/// are not fsynced; snapshots are). Bounds what a node applies again from its log after a
-/// crash, and the freed-page records redb keeps in memory for non-durable commits, when
-/// snapshots are configured to be rare. One fsync per this many entries costs nothing.
-pub const STATE_DURABLE_AFTER_ENTRIES: u64 = 50_000;
+/// are not fsynced). redb keeps a non-durable commit's pages in memory until a durable commit
+/// writes them all, so this bounds that memory and the pause of the durable commit that writes
+/// them: every 50,000 entries it held the applies for 80-90 ms, every 1,000 for 2-4 ms
+/// (bench/README.md). It also bounds what redb must repair after a crash; what the node applies
+/// again is bounded by the snapshot file, not by this.
+pub const STATE_DURABLE_AFTER_ENTRIES: u64 = 1_000;
 
 /// Interval of QUIC keep-alive pings on every connection, in milliseconds.
 pub const QUIC_KEEP_ALIVE_MS: u64 = 1_000;
@@ -148,8 +150,11 @@ pub const QUIC_KEEP_ALIVE_MS: u64 = 1_000;
 /// interval, so that a few lost pings do not close a live connection.
 pub const QUIC_IDLE_TIMEOUT_MS: u64 = 5_000;
 
-/// Log entries applied since the last snapshot before a new one is built.
-pub const SNAPSHOT_LOGS_SINCE_LAST_DEFAULT: u64 = 10_000;
+/// Log entries applied since the last snapshot before a new one is built. etcd's default
+/// (`--snapshot-count`) too: a snapshot serializes and writes the whole state, so at 10,000 a
+/// state of 40 MB was written every 10,000 writes, and its fsync held up the log's
+/// (bench/README.md).
+pub const SNAPSHOT_LOGS_SINCE_LAST_DEFAULT: u64 = 100_000;
 
 /// Log entries kept behind the last snapshot, so that a briefly lagging follower can catch up
 /// from the log instead of a snapshot.

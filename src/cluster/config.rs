@@ -107,7 +107,7 @@ pub struct ClusterBootstrapConfig {
     /// during which a follower refuses votes (see `openraft_election_timeouts` in bootstrap).
     pub election_timeout_max_ms: u64,
     /// Log entries applied since the last snapshot before the node builds a new one and purges
-    /// its log up to `logs_kept_after_snapshot` entries behind it (default 10000). Beyond the
+    /// its log up to `logs_kept_after_snapshot` entries behind it (default 100000). Beyond the
     /// seed's fields: small values make learners catch up through a snapshot, as the lab's
     /// `snapshot_catch_up` scenario does.
     pub snapshot_after_entries: u64,

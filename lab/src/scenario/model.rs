@@ -45,7 +45,7 @@ pub struct NodeSettings {
     pub election_timeout_min_ms: u64,
     /// Largest election timeout in milliseconds (default 3000).
     pub election_timeout_max_ms: u64,
-    /// Applied entries after which a node builds a snapshot and purges its log (default 10000,
+    /// Applied entries after which a node builds a snapshot and purges its log (default 100000,
     /// the node's default; `--snapshot-after-entries`).
     pub snapshot_after_entries: u64,
     /// Entries a node keeps behind its last snapshot (default 1000;
@@ -61,7 +61,7 @@ impl Default for NodeSettings {
             heartbeat_interval_ms: 500,
             election_timeout_min_ms: 1500,
             election_timeout_max_ms: 3000,
-            snapshot_after_entries: 10_000,
+            snapshot_after_entries: 100_000,
             logs_kept_after_snapshot: 1_000,
             discovery: Discovery::Manual,
         }

@@ -78,7 +78,7 @@ pub struct NodeArgs {
     #[arg(long, env = "ASPEN_ELECTION_TIMEOUT_MAX_MS", value_name = "MS")]
     pub election_timeout_max_ms: Option<u64>,
     /// Build a snapshot (and purge the log behind it) after this many applied entries; small
-    /// values make new nodes catch up through a snapshot (default: 10000).
+    /// values make new nodes catch up through a snapshot (default: 100000).
     #[arg(long, env = "ASPEN_SNAPSHOT_AFTER_ENTRIES", value_name = "N")]
     pub snapshot_after_entries: Option<u64>,
     /// Log entries kept behind the last snapshot for lagging followers (default: 1000).

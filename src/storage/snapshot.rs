@@ -121,14 +121,23 @@ impl SnapshotSlot {
             .map(|(record, data)| Snapshot { meta: record.meta, snapshot: Cursor::new(data) }))
     }
 
-    /// The record of the current snapshot, without its bytes.
+    /// The record of the current snapshot, without its bytes, for a writer about to replace
+    /// it. A damaged file is logged and counts as none: the writer replaces it, where failing
+    /// would keep the node from ever keeping a snapshot again.
     fn current_record(
         &self,
         memory: &Option<(SnapshotRecord, Vec<u8>)>,
     ) -> Result<Option<SnapshotRecord>, StorageError> {
-        match &self.path {
-            None => Ok(memory.as_ref().map(|(record, _)| record.clone())),
-            Some(path) => Ok(read_file(path, false)?.map(|(record, _)| record)),
+        let Some(path) = &self.path else {
+            return Ok(memory.as_ref().map(|(record, _)| record.clone()));
+        };
+        match read_file(path, false) {
+            Ok(current) => Ok(current.map(|(record, _)| record)),
+            Err(error @ StorageError::Corrupt { .. }) => {
+                tracing::warn!("replacing a damaged snapshot file: {error}");
+                Ok(None)
+            }
+            Err(error) => Err(error),
         }
     }
 

@@ -123,9 +123,8 @@ impl Db {
 
     /// Counts `entries` applied to the state database and says whether this batch should
     /// commit durably: once `STATE_DURABLE_AFTER_ENTRIES` have been applied since the last
-    /// time it said so. Snapshots make the state durable too; this bounds what a crash makes a
-    /// node apply again, and what redb keeps in memory for non-durable commits, when snapshots
-    /// are rare.
+    /// time it said so (see that limit for why). openraft applies one batch at a time, so the
+    /// count is never raced.
     pub(super) fn count_applied(&self, entries: usize) -> bool {
         let entries = entries as u64;
         let before = self.applied_since_durable.fetch_add(entries, Ordering::AcqRel);
@@ -137,8 +136,9 @@ impl Db {
     }
 
     /// The write gate: every redb write transaction on this database is opened and committed
-    /// while holding it (the log writer's batches and closures, applies, snapshot installs). It adds nothing to redb's own writer lock but a way to learn, without
-    /// blocking, that no write transaction is open: see [`Db::try_write_gate`].
+    /// while holding it (the log writer's batches and closures, applies, snapshot installs).
+    /// It adds nothing to redb's own writer lock but a way to learn, without blocking, that no
+    /// write transaction is open: see [`Db::try_write_gate`].
     pub(super) fn write_gate(&self) -> MutexGuard<'_, ()> {
         // The gate guards no data, so a panic while it was held leaves nothing inconsistent.
         self.write_gate.lock().unwrap_or_else(PoisonError::into_inner)
@@ -393,7 +393,7 @@ impl RedbStore {
 }
 
 /// Which of the node's two databases: what tables it holds.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Part {
     Log,
     State,

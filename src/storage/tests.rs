@@ -272,7 +272,8 @@ async fn a_snapshot_built_on_one_store_installs_on_another() {
 }
 
 /// A snapshot is kept in its file, apart from the databases: it is there after a reopen, a
-/// newer one replaces it, and a damaged file is reported as corrupt, not misread.
+/// newer one replaces it, and a damaged file is reported as corrupt, not misread, until the next
+/// snapshot replaces it.
 #[tokio::test]
 async fn a_built_snapshot_is_kept_in_its_file_across_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -298,6 +299,9 @@ async fn a_built_snapshot_is_kept_in_its_file_across_a_reopen() {
     std::fs::write(&path, b"ASPNSNP1\xff\xff").unwrap();
     let damaged = machine.get_current_snapshot().await.unwrap_err();
     assert_eq!(damaged.kind(), std::io::ErrorKind::InvalidData, "{damaged}");
+    let rebuilt = machine.build_snapshot().await.expect("a damaged file is replaced");
+    let current = machine.get_current_snapshot().await.unwrap().expect("kept again");
+    assert_eq!(current.meta, rebuilt.meta);
 }
 
 #[test]

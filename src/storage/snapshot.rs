@@ -4,7 +4,7 @@
 //!
 //! The file is not in redb, because storing a blob of many megabytes in the state database
 //! held its writer lock through the write and the fsync: every apply (and so every client
-//! answer) waited 40 to 80 ms, once per snapshot (bench/README.md). A file is written to a
+//! answer) waited 40 to 260 ms, once per snapshot (bench/README.md). A file is written to a
 //! temporary name, fsynced and renamed over the old one, with no lock any apply needs.
 //!
 //! The file is what makes the log purge safe: openraft purges the log behind a snapshot only

@@ -86,8 +86,9 @@ impl RedbStateMachine {
 ///
 /// The commit is not durable (no fsync) and the batch is bounded by `APPLY_INLINE_ENTRIES_MAX`
 /// and `APPLY_INLINE_BYTES_MAX`, so it takes tens of microseconds; holding the write gate means
-/// `begin_write` cannot wait behind a snapshot being stored or installed. A hop to the blocking
-/// pool and back costs two thread wake-ups, more than such a commit (bench/README.md).
+/// `begin_write` cannot wait behind a snapshot being installed (the only other writer of the
+/// state database; applies come one batch at a time). A hop to the blocking pool and back
+/// costs two thread wake-ups, more than such a commit (bench/README.md).
 fn apply_here(db: &Arc<Db>, entries: &[Entry]) -> Option<Result<Vec<WriteOutcome>, StorageError>> {
     if entries.len() > APPLY_INLINE_ENTRIES_MAX {
         return None;

@@ -19,7 +19,7 @@ use super::schema::{
 use super::snapshot::{SnapshotRecord, SnapshotSlot};
 use super::{RedbLogStore, RedbStateMachine, StateReader, StorageError};
 use crate::limits::STATE_DURABLE_AFTER_ENTRIES;
-use crate::raft::SnapshotMeta;
+use crate::raft::{LogId, SnapshotMeta};
 
 /// One of a node's two databases (the log, or the state machine) with a count of the blocking
 /// calls in flight on it.
@@ -418,34 +418,38 @@ fn read_record<T: serde::de::DeserializeOwned>(
 }
 
 /// Refuses a pair of databases that cannot belong together: a state machine that applied
-/// entries beside a log database that was never written (the vote and the log are lost), or a
-/// log purged behind a snapshot beside a state database that was never written and no snapshot
-/// file (the state cannot be rebuilt). Either half missing alone, with nothing lost, is created
-/// afresh: that is also what a crash between the first two stamps leaves.
+/// entries beside a log database that was never written (the vote and the log are lost), or,
+/// with no snapshot file, a log purged past what the state machine applied (the entries in
+/// between are gone; a state database that was never written applied nothing). Either half
+/// missing alone, with nothing lost, is created afresh: that is also what a crash between the
+/// first two stamps leaves.
 fn check_pair(
     log: &Database,
     state: &Database,
     snapshots: &SnapshotSlot,
 ) -> Result<(), StorageError> {
-    let missing = |present: &str, absent: &str, why: &str| StorageError::Corrupt {
-        reason: format!("{present} is there but {absent} is missing or was never written: {why}"),
-    };
-    if stored_version(log)?.is_none() && read_record(state, &META_LAST_APPLIED)?.is_some() {
-        return Err(missing(
-            STATE_DATABASE_FILE_NAME,
-            DATABASE_FILE_NAME,
-            "the node's vote and log are lost",
-        ));
+    let applied: Option<LogId> = read_record(state, &META_LAST_APPLIED)?;
+    if stored_version(log)?.is_none() && applied.is_some() {
+        return Err(StorageError::Corrupt {
+            reason: format!(
+                "{STATE_DATABASE_FILE_NAME} has applied entries but {DATABASE_FILE_NAME} is \
+                 missing or was never written: the node's vote and log are lost"
+            ),
+        });
     }
-    if stored_version(state)?.is_none()
-        && read_record(log, &META_LAST_PURGED)?.is_some()
+    let purged: Option<LogId> = read_record(log, &META_LAST_PURGED)?;
+    if let Some(purged) = purged
+        && applied.is_none_or(|applied| applied.index < purged.index)
         && !snapshots.file_exists()
     {
-        return Err(missing(
-            DATABASE_FILE_NAME,
-            STATE_DATABASE_FILE_NAME,
-            "the state machine cannot be rebuilt from a purged log",
-        ));
+        let applied = applied.map_or("nothing".to_string(), |id| format!("up to {id}"));
+        return Err(StorageError::Corrupt {
+            reason: format!(
+                "{DATABASE_FILE_NAME} is purged up to {purged}, {STATE_DATABASE_FILE_NAME} \
+                 applied {applied}, and {} is missing: the state machine cannot be rebuilt",
+                super::SNAPSHOT_FILE_NAME
+            ),
+        });
     }
     Ok(())
 }

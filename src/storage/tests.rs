@@ -199,13 +199,33 @@ async fn a_data_dir_missing_one_of_its_databases_is_refused() {
     std::fs::write(&log_file, &log_bytes).unwrap();
     std::fs::remove_file(&state_file).unwrap();
     let refused = RedbStore::open(Some(dir.path()), 1).unwrap_err();
-    assert!(refused.to_string().contains("cannot be rebuilt from a purged log"), "{refused}");
+    assert!(refused.to_string().contains("applied nothing"), "{refused}");
+    assert!(refused.to_string().contains("cannot be rebuilt"), "{refused}");
     let log = redb::Database::open(&log_file).unwrap();
     let txn = redb::ReadableDatabase::begin_read(&log).unwrap();
     let entries = txn.open_table(super::schema::LOG_TABLE).unwrap();
     let indexes: Vec<u64> =
         redb::ReadableTable::iter(&entries).unwrap().map(|item| item.unwrap().0.value()).collect();
     assert_eq!(indexes, [2, 3], "the log was left as it was");
+}
+
+/// A state machine behind the log's purge point, with no snapshot file to bridge the gap, is
+/// refused with both positions named, not left for openraft to trip over at start.
+#[tokio::test]
+async fn a_state_machine_behind_a_purged_log_without_a_snapshot_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RedbStore::open(Some(dir.path()), 1).unwrap();
+        let entries: Vec<Entry> = (0..5).map(|index| normal(1, index, set("k", "v"))).collect();
+        let mut log = store.log_store();
+        append(&mut log, entries.clone()).await;
+        store.state_machine().apply(responderless(&entries[..2])).await.unwrap();
+        log.purge(log_id(1, 3)).await.unwrap();
+    }
+    let refused = RedbStore::open(Some(dir.path()), 1).unwrap_err();
+    let text = refused.to_string();
+    assert!(matches!(refused, StorageError::Corrupt { .. }), "{text}");
+    assert!(text.contains("purged up to") && text.contains("applied up to"), "{text}");
 }
 
 #[tokio::test]
